@@ -1,0 +1,3 @@
+from cellannotate.cli import main
+
+main()

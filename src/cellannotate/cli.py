@@ -1,0 +1,108 @@
+"""The ``cellannotate`` command: a local, Nextflow-free run of the whole pipeline."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from cellannotate import __version__
+from cellannotate.cli_support import matrix_option, new_app, run_app, setup_logging
+from cellannotate.errors import TokenError
+from cellannotate.example_data import ExampleSpec, write_example
+from cellannotate.models import CLOUD_MODELS
+from cellannotate.pipeline import AnnotateRequest, run_annotate
+from cellannotate.token import SECURITY_PAGE, parse_token, resolve_token_path, save_token
+
+app = new_app("Automated cell type annotation of 10x feature-barcode matrices (like `spaceranger annotate`).")
+cloud_app = new_app("10x Cloud account commands.")
+auth_app = new_app("Manage the 10x Cloud access token.")
+app.add_typer(cloud_app, name="cloud")
+cloud_app.add_typer(auth_app, name="auth")
+
+AnnotationModel = Enum("AnnotationModel", {m: m for m in CLOUD_MODELS}, type=str)
+Species = Enum("Species", {s: s for s in ("human", "mouse")}, type=str)
+Kind = Enum("Kind", {k: k for k in ("segmented", "binned")}, type=str)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cellannotate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Automated cell type annotation of 10x feature-barcode matrices."""
+
+
+@app.command()
+def annotate(
+    id: str = typer.Option(..., "--id", help="Sample id; outputs go to OUTDIR/outs (OUTDIR defaults to the id)."),
+    matrix: Path = matrix_option(),
+    cloupe: Optional[Path] = typer.Option(None, help="Loupe .cloupe file to annotate."),
+    cell_annotation_model: Optional[AnnotationModel] = typer.Option(
+        None, help="10x Cloud model to run as well as Azimuth (human); needs a 10x Cloud token."
+    ),
+    tenx_cloud_token_path: Optional[Path] = typer.Option(
+        None, help="File holding the 10x Cloud token (default: the location `cellannotate cloud auth setup` saved)."
+    ),
+    outdir: Optional[Path] = typer.Option(None, help="Run folder (default: ./ID)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="More log output on stderr."),
+) -> None:
+    """Annotate the cells of one sample, like `spaceranger annotate`."""
+    setup_logging(verbose)
+    request = AnnotateRequest(
+        sample_id=id,
+        matrix=matrix,
+        outdir=outdir or Path(id),
+        cloupe=cloupe,
+        cell_annotation_model=cell_annotation_model.value if cell_annotation_model else None,
+        tenx_cloud_token_path=tenx_cloud_token_path,
+    )
+    outs = run_annotate(request)
+    typer.echo(f"outputs: {outs}")
+
+
+@app.command()
+def example(
+    out: Path = typer.Option(..., help="Where to write the synthetic filtered_feature_bc_matrix.h5."),
+    truth: Optional[Path] = typer.Option(None, help="Also write the true cell type of every barcode to this CSV."),
+    cells: int = typer.Option(3000, min=1, help="Number of cells (or bins)."),
+    genes: int = typer.Option(2000, min=80, help="Number of genes."),
+    species: Species = typer.Option(Species.human, help="Gene naming of the example."),
+    kind: Kind = typer.Option(Kind.segmented, help="Visium HD cell-segmented cells or 8 µm bins."),
+    median_counts: float = typer.Option(400.0, min=1, help="Median UMI counts per cell."),
+    seed: int = typer.Option(0, help="Random seed; the same seed gives the same file."),
+) -> None:
+    """Write a synthetic 10x matrix with known cell types, for demos and tests."""
+    spec = ExampleSpec(cells, genes, species.value, kind.value, median_counts, seed)
+    write_example(out, spec, truth)
+    typer.echo(f"wrote {out}" + (f" and {truth}" if truth else ""))
+
+
+@auth_app.command()
+def setup(
+    tenx_cloud_token_path: Optional[Path] = typer.Option(None, help="Where to save the token (default location if omitted)."),
+    stdin: bool = typer.Option(False, "--stdin", help="Read the token from standard input, for scripts."),
+) -> None:
+    """Save your 10x Cloud access token (mode 0600) for later runs."""
+    if stdin:
+        token = parse_token(sys.stdin.read())
+    else:
+        typer.echo(f"Create an access token at {SECURITY_PAGE} and paste it below (input is hidden).", err=True)
+        token = parse_token(getpass.getpass("10x Cloud token: "))
+        if getpass.getpass("Paste it again to confirm: ").strip() != token.reveal():
+            raise TokenError("the two tokens differ; nothing was saved")
+    path = save_token(token, resolve_token_path(tenx_cloud_token_path))
+    typer.echo(f"10x Cloud token saved to {path}", err=True)
+
+
+def main() -> None:
+    run_app(app)

@@ -1,0 +1,123 @@
+"""Find, check and save the 10x Cloud access token.
+
+The token file holds the token as plain text on one line (Space Ranger's examples name
+it ``10xcloud_token.json``; the extension says nothing about the content). The token
+value is wrapped in :class:`CloudToken`, whose ``str``/``repr`` never show it, and no
+message raised here quotes the file's content.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from pathlib import Path
+
+from cellannotate.atomic import write_text_atomic
+from cellannotate.errors import TokenError
+
+TOKEN_PATH_ENV = "CELLANNOTATE_TENX_CLOUD_TOKEN_PATH"
+TOKEN_FILE_NAME = "10xcloud_token.json"
+SECURITY_PAGE = "https://cloud.10xgenomics.com/account/security"
+SETUP_COMMAND = "cellannotate cloud auth setup"
+
+MAX_TOKEN_FILE_BYTES = 16 * 1024
+_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]{16,4096}")
+
+
+class CloudToken:
+    """A 10x Cloud access token that does not print itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        """The token itself, for the one place that sends it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "CloudToken(<redacted>)"
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        raise TypeError("a CloudToken cannot be pickled")
+
+
+def default_token_path() -> Path:
+    """Where ``cellannotate cloud auth setup`` saves the token.
+
+    ``$CELLANNOTATE_TENX_CLOUD_TOKEN_PATH`` if set, else
+    ``$XDG_CONFIG_HOME/cellannotate/10xcloud_token.json`` (``~/.config`` by default).
+    """
+    override = os.environ.get(TOKEN_PATH_ENV)
+    if override:
+        return Path(override).expanduser()
+    config = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(config) / "cellannotate" / TOKEN_FILE_NAME
+
+
+def parse_token(text: str) -> CloudToken:
+    """Check the token's form: one line of URL-safe characters, 16 to 4096 long."""
+    value = text.strip()
+    if not value:
+        raise TokenError("the 10x Cloud token is empty")
+    if "\n" in value or "\r" in value:
+        raise TokenError("the 10x Cloud token must be a single line")
+    if not _TOKEN.fullmatch(value):
+        raise TokenError(
+            "the 10x Cloud token is malformed: expected 16-4096 letters, digits or . _ ~ + / = - "
+            f"(copy it again from {SECURITY_PAGE})"
+        )
+    return CloudToken(value)
+
+
+def resolve_token_path(path: Path | None) -> Path:
+    """The token file to use: ``path`` if given, else :func:`default_token_path`."""
+    return Path(path).expanduser() if path is not None else default_token_path()
+
+
+def read_token(path: Path | None = None) -> CloudToken:
+    """Read and check the token file; raise :class:`TokenError` with what to do."""
+    given = path is not None
+    path = resolve_token_path(path)
+    if not path.exists():
+        where = "the given --tenx-cloud-token-path" if given else "the saved default location"
+        raise TokenError(
+            f"10x Cloud token file not found at {where}: {path}; create one with `{SETUP_COMMAND}` "
+            "or pass --tenx-cloud-token-path"
+        )
+    info = path.stat()
+    if stat.S_ISDIR(info.st_mode):
+        raise TokenError(f"10x Cloud token path is a directory, not a file: {path}")
+    if not stat.S_ISREG(info.st_mode):
+        raise TokenError(f"10x Cloud token path is not a regular file: {path}")
+    if info.st_mode & 0o077:
+        raise TokenError(
+            f"10x Cloud token file {path} is readable by group or others (mode {stat.S_IMODE(info.st_mode):04o}); "
+            f"restrict it with: chmod 600 {path}"
+        )
+    if info.st_size > MAX_TOKEN_FILE_BYTES:
+        raise TokenError(f"10x Cloud token file {path} is too large to be a token ({info.st_size} bytes)")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise TokenError(f"cannot read 10x Cloud token file {path}: {exc.strerror}") from None
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise TokenError(f"10x Cloud token file {path} is not plain text") from None
+    try:
+        return parse_token(text)
+    except TokenError as exc:
+        raise TokenError(f"{path}: {exc}") from None
+
+
+def save_token(token: CloudToken, path: Path | None = None) -> Path:
+    """Write the token to ``path`` (default location if None) with mode 0600, atomically."""
+    path = resolve_token_path(path)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_text_atomic(path, token.reveal() + "\n", mode=0o600)
+    return path
