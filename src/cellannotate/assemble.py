@@ -1,0 +1,120 @@
+"""Step 6: put every model's results into one ``outs/`` folder, atomically.
+
+The layout is the same whichever models ran::
+
+    outs/
+      cell_types/<Model>/cell_types.csv
+                         cell_annotation_differential_expression.csv
+                         cell_types_loupe.csv
+                         cell_annotation_results.json.gz     (10x Cloud only)
+      web_summary_cell_types.html
+      <id>.h5ad
+      summary.json, metrics_summary.csv, validation.json
+      cell_annotation_sample_cloupe.cloupe                  (only when one was made)
+
+Everything is written into a staging folder beside ``outs/`` and swapped in at the end:
+a failure leaves the previous ``outs/`` as it was, and re-running gives the same files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cellannotate import __version__
+from cellannotate.atomic import atomic_directory
+from cellannotate.celltypes import UNASSIGNED, CellTypeTable
+from cellannotate.diffexp import differential_expression
+from cellannotate.errors import OutputError
+from cellannotate.h5ad import write_h5ad
+from cellannotate.loupe import LOUPE_CSV, write_loupe_csv
+from cellannotate.report import ModelSection, render_report
+from cellannotate.tenx_h5 import TenxMatrix
+from cellannotate.validation import ValidationReport
+
+log = logging.getLogger(__name__)
+
+DE_CSV = "cell_annotation_differential_expression.csv"
+REPORT_HTML = "web_summary_cell_types.html"
+CLOUPE_OUT = "cell_annotation_sample_cloupe.cloupe"
+# Files an annotation step may leave in its folder that are published as they are.
+PUBLISHED_EXTRAS = ("cell_annotation_results.json.gz",)
+
+
+def _check_barcodes(table: CellTypeTable, matrix: TenxMatrix) -> None:
+    if table.n_cells != matrix.n_cells or not np.array_equal(table.barcodes.astype(str), matrix.barcodes.astype(str)):
+        raise OutputError(
+            f"{table.model} labels do not match the matrix barcodes ({table.n_cells:,} labels for "
+            f"{matrix.n_cells:,} cells, or in another order); were they made from this matrix?"
+        )
+
+
+def model_summary(table: CellTypeTable) -> dict:
+    conf = table.confidence[np.isfinite(table.confidence)]
+    return {
+        "cells": table.n_cells,
+        "cells_assigned": int(table.assigned.sum()),
+        "cells_unassigned": int((~table.assigned).sum()),
+        "median_confidence": float(np.median(conf)) if len(conf) else None,
+        "coarse_cell_type_counts": table.counts("coarse"),
+        "fine_cell_type_counts": table.counts("fine"),
+        "info": table.info,
+    }
+
+
+def _metrics_rows(sample_id: str, summary: dict) -> pd.DataFrame:
+    rows = []
+    for model, s in summary["models"].items():
+        rows += [(sample_id, model, "cells", s["cells"]), (sample_id, model, "cells_assigned", s["cells_assigned"]),
+                 (sample_id, model, "median_confidence", s["median_confidence"])]
+        rows += [(sample_id, model, f"cells: {label}", n) for label, n in s["coarse_cell_type_counts"].items()]
+    return pd.DataFrame(rows, columns=["sample", "model", "metric", "value"])
+
+
+def assemble_outputs(
+    sample_id: str,
+    matrix_path: Path,
+    validation: ValidationReport,
+    annotation_dirs: list[Path],
+    outs: Path,
+    cloupe: Path | None = None,
+) -> Path:
+    """Write ``outs`` from the annotation folders the steps produced; return ``outs``."""
+    if not annotation_dirs:
+        raise OutputError("no annotation results to assemble: no model ran")
+    tables = [CellTypeTable.read(folder) for folder in annotation_dirs]
+    if len({t.model for t in tables}) != len(tables):
+        raise OutputError("two annotation folders come from the same model")
+    with TenxMatrix(matrix_path) as matrix, atomic_directory(Path(outs)) as staging:
+        sections, summary = [], {"sample_id": sample_id, "cellannotate_version": __version__, "models": {}}
+        for folder, table in zip(annotation_dirs, tables):
+            _check_barcodes(table, matrix)
+            log.info("%s: differential expression of %d cell types", table.model, len(table.counts()))
+            target = staging / "cell_types" / table.model
+            target.mkdir(parents=True)
+            table.frame().to_csv(target / "cell_types.csv", index=False)
+            diffexp = differential_expression(matrix, table.coarse)
+            diffexp.write_csv(target / DE_CSV)
+            write_loupe_csv(target / LOUPE_CSV, table)
+            for name in PUBLISHED_EXTRAS:
+                if (Path(folder) / name).exists():
+                    shutil.copyfile(Path(folder) / name, target / name)
+            sections.append(ModelSection(table, diffexp))
+            summary["models"][table.model] = model_summary(table)
+        summary["warnings"] = validation.warnings
+        summary["unassigned_label"] = UNASSIGNED
+        log.info("writing %s.h5ad", sample_id)
+        write_h5ad(staging / f"{sample_id}.h5ad", sample_id, matrix, tables, validation)
+        (staging / REPORT_HTML).write_text(render_report(sample_id, validation, sections), encoding="utf-8")
+        if cloupe is not None:
+            shutil.copyfile(cloupe, staging / CLOUPE_OUT)
+            summary["cloupe"] = CLOUPE_OUT
+        (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        _metrics_rows(sample_id, summary).to_csv(staging / "metrics_summary.csv", index=False)
+        validation.write_json(staging / "validation.json")
+    return Path(outs)

@@ -1,0 +1,113 @@
+"""Per-cell labels from one model: the object every annotation step returns.
+
+A :class:`CellTypeTable` is what crosses step boundaries. Each annotation step writes
+one as a folder (``cell_types.csv``, ``model.json`` and, when the model has one, a 2-D
+``projection.npy`` for plotting); output assembly reads them back.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cellannotate.atomic import atomic_directory
+from cellannotate.errors import OutputError
+
+UNASSIGNED = "Unassigned"
+LABEL_COLUMNS = ("broad_cell_type", "coarse_cell_type", "fine_cell_type")
+CSV_NAME, MODEL_NAME, PROJECTION_NAME = "cell_types.csv", "model.json", "projection.npy"
+
+
+@dataclass
+class CellTypeTable:
+    """Labels of every input barcode, in input order, from one model.
+
+    Attributes
+    ----------
+    model : output folder name (``Azimuth``, ``10x_Cloud``, ``Markers``).
+    barcodes : array of ``str``, ``(n_cells,)``.
+    broad, coarse, fine : arrays of ``str``, ``(n_cells,)``; :data:`UNASSIGNED` where the
+        model could not label a cell.
+    confidence : float array ``(n_cells,)`` in [0, 1]; NaN where unassigned.
+    extra : further per-cell columns written after the standard ones.
+    projection : optional ``(n_cells, 2)`` float array, a 2-D view for plots.
+    info : what ran (model name and version, database, licence, thresholds).
+    """
+
+    model: str
+    barcodes: np.ndarray
+    broad: np.ndarray
+    coarse: np.ndarray
+    fine: np.ndarray
+    confidence: np.ndarray
+    extra: dict = field(default_factory=dict)
+    projection: np.ndarray | None = None
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        n = len(self.barcodes)
+        for name in ("broad", "coarse", "fine", "confidence"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"{name} has {len(getattr(self, name))} entries for {n} barcodes")
+        if self.projection is not None and self.projection.shape != (n, 2):
+            raise ValueError(f"projection must be ({n}, 2), not {self.projection.shape}")
+
+    @property
+    def n_cells(self) -> int:
+        return len(self.barcodes)
+
+    @property
+    def assigned(self) -> np.ndarray:
+        return self.coarse != UNASSIGNED
+
+    def frame(self) -> pd.DataFrame:
+        """The ``cell_types.csv`` table."""
+        columns = {"barcode": self.barcodes}
+        columns.update(zip(LABEL_COLUMNS, (self.broad, self.coarse, self.fine)))
+        columns["confidence"] = np.round(self.confidence.astype(float), 6)
+        columns.update(self.extra)
+        return pd.DataFrame(columns)
+
+    def counts(self, level: str = "coarse") -> dict[str, int]:
+        """Cells per label at ``level``, largest first, :data:`UNASSIGNED` last."""
+        values, counts = np.unique(getattr(self, level).astype(str), return_counts=True)
+        order = sorted(zip(values, counts), key=lambda vc: (vc[0] == UNASSIGNED, -vc[1], vc[0]))
+        return {str(v): int(c) for v, c in order}
+
+    def write(self, folder: Path) -> None:
+        """Write the folder whole or not at all."""
+        with atomic_directory(Path(folder)) as tmp:
+            self.frame().to_csv(tmp / CSV_NAME, index=False)
+            (tmp / MODEL_NAME).write_text(json.dumps({"model": self.model, **self.info}, indent=2) + "\n")
+            if self.projection is not None:
+                np.save(tmp / PROJECTION_NAME, self.projection.astype(np.float32))
+
+    @classmethod
+    def read(cls, folder: Path) -> "CellTypeTable":
+        folder = Path(folder)
+        try:
+            info = json.loads((folder / MODEL_NAME).read_text())
+            frame = pd.read_csv(folder / CSV_NAME, dtype={c: str for c in ("barcode", *LABEL_COLUMNS)},
+                                keep_default_na=False)
+            projection = np.load(folder / PROJECTION_NAME) if (folder / PROJECTION_NAME).exists() else None
+        except (OSError, ValueError) as exc:
+            raise OutputError(f"cannot read annotation folder {folder}: {exc}") from None
+        missing = {"barcode", *LABEL_COLUMNS, "confidence"} - set(frame.columns)
+        if missing:
+            raise OutputError(f"{folder / CSV_NAME} lacks columns: {', '.join(sorted(missing))}")
+        standard = {"barcode", *LABEL_COLUMNS, "confidence"}
+        return cls(
+            model=info.pop("model"),
+            barcodes=frame["barcode"].to_numpy(object),
+            broad=frame["broad_cell_type"].to_numpy(object),
+            coarse=frame["coarse_cell_type"].to_numpy(object),
+            fine=frame["fine_cell_type"].to_numpy(object),
+            confidence=pd.to_numeric(frame["confidence"], errors="coerce").to_numpy(float),
+            extra={c: frame[c].to_numpy() for c in frame.columns if c not in standard},
+            projection=projection,
+            info=info,
+        )

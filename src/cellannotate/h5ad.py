@@ -1,0 +1,107 @@
+"""Write ``{id}.h5ad`` so that scanpy users can carry on from the annotation.
+
+``X`` holds the raw gene-expression counts (float32, CSR, cells x genes, as
+``scanpy.read_10x_h5`` gives them) and is streamed into the file chunk by chunk; ``obs``
+holds every model's labels and confidence, ``obsm`` the models' 2-D projections, ``uns``
+the run metadata. Everything but ``X`` is written with anndata's own element writer.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from cellannotate import __version__
+from cellannotate.atomic import atomic_path
+from cellannotate.celltypes import CellTypeTable
+from cellannotate.tenx_h5 import DEFAULT_CHUNK_CELLS, TenxMatrix
+from cellannotate.validation import ValidationReport
+
+try:  # anndata >= 0.11
+    from anndata.io import write_elem
+except ImportError:  # anndata 0.10
+    from anndata.experimental import write_elem
+from anndata.utils import make_index_unique
+
+
+def obs_key(model: str, column: str) -> str:
+    """``obs`` column name of a model's column, e.g. ``markers_coarse_cell_type``."""
+    return f"{model.lower()}_{column}"
+
+
+def _obs(matrix: TenxMatrix, tables: list[CellTypeTable]) -> pd.DataFrame:
+    obs = pd.DataFrame(index=pd.Index(matrix.barcodes.astype(str), name="barcode"))
+    for table in tables:
+        for column, values in (("broad_cell_type", table.broad), ("coarse_cell_type", table.coarse),
+                               ("fine_cell_type", table.fine)):
+            obs[obs_key(table.model, column)] = pd.Categorical(values.astype(str))
+        obs[obs_key(table.model, "confidence")] = table.confidence.astype(np.float32)
+    return obs
+
+
+def _var(matrix: TenxMatrix, ge: np.ndarray) -> pd.DataFrame:
+    features = matrix.features
+    names = pd.Index(features.names[ge].astype(str))
+    var = pd.DataFrame(
+        {"gene_ids": features.ids[ge].astype(str), "feature_types": features.types[ge].astype(str),
+         "genome": features.genomes[ge].astype(str)},
+        index=make_index_unique(names) if not names.is_unique else names,
+    )
+    return var
+
+
+def _write_counts(group: h5py.Group, matrix: TenxMatrix, ge: np.ndarray, chunk_cells: int) -> None:
+    x = group.create_group("X")
+    x.attrs.update({"encoding-type": "csr_matrix", "encoding-version": "0.1.0", "shape": (matrix.n_cells, len(ge))})
+    opts = dict(maxshape=(None,), chunks=(1 << 16,), compression="gzip")
+    data = x.create_dataset("data", shape=(0,), dtype=np.float32, **opts)
+    indices = x.create_dataset("indices", shape=(0,), dtype=np.int32, **opts)
+    indptr = np.zeros(matrix.n_cells + 1, dtype=np.int64)
+    nnz = 0
+    for chunk in matrix.iter_chunks(chunk_cells, features=ge):
+        counts = chunk.counts
+        counts.sort_indices()
+        n = counts.nnz
+        data.resize((nnz + n,))
+        indices.resize((nnz + n,))
+        data[nnz:] = counts.data
+        indices[nnz:] = counts.indices
+        indptr[chunk.start + 1 : chunk.stop + 1] = counts.indptr[1:] + nnz
+        nnz += n
+    x.create_dataset("indptr", data=indptr)
+
+
+def write_h5ad(
+    path: Path,
+    sample_id: str,
+    matrix: TenxMatrix,
+    tables: list[CellTypeTable],
+    validation: ValidationReport,
+    chunk_cells: int = DEFAULT_CHUNK_CELLS,
+) -> None:
+    """Write the AnnData file atomically with memory bounded by one chunk of cells."""
+    ge = np.flatnonzero(matrix.features.gene_expression)
+    uns = {
+        "cellannotate": {
+            "version": __version__,
+            "sample_id": sample_id,
+            "models": np.array([t.model for t in tables], dtype=object),
+            "models_json": json.dumps({t.model: t.info for t in tables}),
+            "validation_json": json.dumps(validation.to_dict()),
+        }
+    }
+    obsm = {f"X_{t.model.lower()}_projection": t.projection.astype(np.float32)
+            for t in tables if t.projection is not None}
+    with atomic_path(Path(path)) as tmp, h5py.File(tmp, "w") as h5:
+        h5.attrs.update({"encoding-type": "anndata", "encoding-version": "0.1.0"})
+        write_elem(h5, "obs", _obs(matrix, tables))
+        write_elem(h5, "var", _var(matrix, ge))
+        _write_counts(h5, matrix, ge, chunk_cells)
+        write_elem(h5, "obsm", obsm)
+        write_elem(h5, "uns", uns)
+        for empty in ("layers", "varm", "obsp", "varp"):
+            write_elem(h5, empty, {})

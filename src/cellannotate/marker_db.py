@@ -1,0 +1,126 @@
+"""The marker database behind the ``markers`` model.
+
+By default it is the set of curated marker files that ships inside the PyPI package
+``pegasuspy`` (BSD-3-Clause, Broad Institute): JSON files per species and tissue
+(human immune, brain, lung; mouse immune, brain, liver, lung) with weighted groups of
+positive (``GENE+``) and negative (``GENE-``) markers and nested subtypes. The files
+are read from the installed distribution without importing ``pegasus`` (whose own
+dependencies we neither need nor ship): ``pip install --no-deps pegasuspy==1.10.2``.
+A file or folder of the same format can be given instead.
+
+Cell types of the same name in several tissue files (``Fibroblast`` in mouse liver and
+lung, say) are merged into one signature.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cellannotate.errors import ModelError
+
+DB_PACKAGE = "pegasuspy"
+DB_LICENSE = "BSD-3-Clause"
+DB_FOLDER = "pegasus/annotate_cluster"
+DB_ENV = "CELLANNOTATE_MARKER_DB"
+INSTALL_HINT = f"pip install --no-deps {DB_PACKAGE}==1.10.2"
+
+
+@dataclass
+class Signature:
+    """One cell type: gene -> weight for positive and negative markers, and its subtypes."""
+
+    name: str
+    positive: dict = field(default_factory=dict)
+    negative: dict = field(default_factory=dict)
+    subtypes: dict = field(default_factory=dict)
+
+    def add_markers(self, groups: list) -> None:
+        """Add weighted marker groups; a group's weight is shared among its genes."""
+        total = sum(float(g.get("weight", 1.0)) for g in groups) or 1.0
+        for group in groups:
+            genes = group.get("genes", [])
+            if not genes:
+                continue
+            share = float(group.get("weight", 1.0)) / total / len(genes)
+            for gene in genes:
+                target = self.negative if gene.endswith("-") else self.positive
+                symbol = gene[:-1] if gene[-1:] in "+-" else gene
+                target[symbol] = target.get(symbol, 0.0) + share
+
+    def descendants(self) -> list["Signature"]:
+        out = []
+        for sub in self.subtypes.values():
+            out.append(sub)
+            out.extend(sub.descendants())
+        return out
+
+
+@dataclass
+class MarkerDatabase:
+    """Coarse cell types (with subtypes) for one species, and where they came from."""
+
+    species: str
+    cell_types: dict
+    source: dict
+
+    def genes(self) -> set[str]:
+        out = set()
+        for sig in self.cell_types.values():
+            for s in [sig, *sig.descendants()]:
+                out |= set(s.positive) | set(s.negative)
+        return out
+
+
+def _merge(into: dict, entries: list) -> None:
+    for entry in entries:
+        sig = into.setdefault(entry["name"], Signature(entry["name"]))
+        sig.add_markers(entry.get("markers", []))
+        _merge(sig.subtypes, entry.get("subtypes", {}).get("cell_types", []))
+
+
+def _packaged_folder() -> tuple[Path, str]:
+    try:
+        dist = importlib.metadata.distribution(DB_PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelError(
+            f"the marker database is not installed: {INSTALL_HINT} (or pass --markers-db FILE_OR_FOLDER)"
+        ) from None
+    return Path(dist.locate_file(DB_FOLDER)), dist.version
+
+
+def load_marker_database(species: str, path: Path | None = None, tissues: list[str] | None = None) -> MarkerDatabase:
+    """Load the marker files for ``species`` (``human`` or ``mouse``).
+
+    ``path`` (or ``$CELLANNOTATE_MARKER_DB``): a JSON file, or a folder of
+    ``<species>_<tissue>_cell_markers.json`` files; default: the ``pegasuspy`` package.
+    ``tissues`` keeps only those tissue files (e.g. ``["immune"]``).
+    """
+    if species not in ("human", "mouse"):
+        raise ModelError(f"the markers model is for human or mouse samples; this one is {species}")
+    path = path or (Path(os.environ[DB_ENV]) if os.environ.get(DB_ENV) else None)
+    if path is None:
+        folder, version = _packaged_folder()
+        source = {"package": DB_PACKAGE, "version": version, "license": DB_LICENSE}
+    else:
+        folder, source = Path(path), {"path": str(path)}
+    if folder.is_file():
+        files = [folder]
+    else:
+        files = sorted(folder.glob(f"{species}_*_cell_markers.json"))
+        if tissues:
+            files = [f for f in files if f.name[len(species) + 1 : -len("_cell_markers.json")] in tissues]
+    if not files:
+        raise ModelError(f"no {species} marker files found in {folder}" + (f" for tissues {tissues}" if tissues else ""))
+    cell_types: dict = {}
+    for file in files:
+        try:
+            entries = json.loads(file.read_text())["cell_types"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"cannot read marker file {file}: {exc}") from None
+        _merge(cell_types, entries)
+    source["files"] = [f.name for f in files]
+    return MarkerDatabase(species, cell_types, source)

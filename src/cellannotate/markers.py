@@ -1,0 +1,213 @@
+"""The ``markers`` model: offline, marker-based labels for human and mouse cells.
+
+For every cell, on log-normalised counts (``log1p`` of counts per 10,000):
+
+1. each marker gene is scaled by its standard deviation over all cells (first streamed
+   pass), ``u = x / sd``, clipped at 10, so that highly expressed genes do not dominate;
+2. a cell type's score is the weighted mean of ``u`` over its positive markers minus the
+   weighted contribution of its negative markers (weights from the database, normalised
+   by the positive weight present), so a cell with no marker counts scores 0;
+3. the coarse label is the best-scoring top-level type. The cell is ``Unassigned`` when
+   that score is below ``MIN_SCORE`` (markers, on average, less than half a standard
+   deviation above zero) or the cell has no counts;
+4. confidence is the winner's margin relative to its score, ``(best - second) / best``:
+   1 when no other type has evidence, 0 for a tie;
+5. the fine label is the best-scoring subtype of the coarse winner if it reaches
+   ``MIN_SCORE``, else the coarse label.
+
+Scoring streams the matrix twice in chunks of cells; the per-cell coarse scores
+(``cells x types``, float32) are kept for the 2-D projection (PCA of the scores).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from cellannotate.celltypes import UNASSIGNED, CellTypeTable
+from cellannotate.errors import ModelError
+from cellannotate.marker_db import MarkerDatabase, Signature, load_marker_database
+from cellannotate.normalize import log_normalize
+from cellannotate.tenx_h5 import DEFAULT_CHUNK_CELLS, TenxMatrix
+
+log = logging.getLogger(__name__)
+
+MODEL = "Markers"
+MIN_SCORE = 0.5
+CLIP = 10.0
+
+
+@dataclass
+class SignatureMatrix:
+    """Signatures as a ``(marker genes, signatures)`` weight matrix over matrix columns."""
+
+    names: list
+    kept: list
+    columns: np.ndarray
+    weights: sp.csc_matrix
+    dropped: list
+
+
+def compile_signatures(signatures: list[Signature], symbol_to_column: dict) -> SignatureMatrix:
+    """Map each signature's markers to matrix columns; drop signatures with no positive marker present."""
+    kept, dropped, entries = [], [], []
+    for index, sig in enumerate(signatures):
+        pos = {symbol_to_column[g.upper()]: w for g, w in sig.positive.items() if g.upper() in symbol_to_column}
+        neg = {symbol_to_column[g.upper()]: w for g, w in sig.negative.items() if g.upper() in symbol_to_column}
+        if not pos:
+            dropped.append(sig.name)
+            continue
+        scale = sum(pos.values())
+        column = len(kept)
+        kept.append(index)
+        entries += [(col, column, w / scale) for col, w in pos.items()]
+        entries += [(col, column, -w / scale) for col, w in neg.items()]
+    genes = np.array(sorted({e[0] for e in entries}), dtype=np.int64)
+    row_of = {g: i for i, g in enumerate(genes)}
+    rows = [row_of[e[0]] for e in entries]
+    weights = sp.csc_matrix(
+        ([e[2] for e in entries], (rows, [e[1] for e in entries])), shape=(len(genes), len(kept))
+    )
+    return SignatureMatrix([signatures[i].name for i in kept], kept, genes, weights, dropped)
+
+
+def _symbol_columns(names: np.ndarray) -> dict:
+    out: dict = {}
+    for i, name in enumerate(names):
+        out.setdefault(str(name).upper(), i)
+    return out
+
+
+def _best_two(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if scores.shape[1] == 1:
+        best = np.zeros(len(scores), dtype=np.int64)
+        return best, scores[:, 0], np.zeros(len(scores))
+    top2 = np.argpartition(-scores, 1, axis=1)[:, :2]
+    first = np.where(scores[np.arange(len(scores)), top2[:, 0]] >= scores[np.arange(len(scores)), top2[:, 1]],
+                     top2[:, 0], top2[:, 1])
+    second = np.where(first == top2[:, 0], top2[:, 1], top2[:, 0])
+    rows = np.arange(len(scores))
+    return first, scores[rows, first], scores[rows, second]
+
+
+def _projection(scores: np.ndarray) -> np.ndarray:
+    """First two principal components of the coarse scores."""
+    centred = scores - scores.mean(axis=0)
+    if centred.shape[1] < 2:
+        return np.column_stack([centred[:, 0] if centred.shape[1] else np.zeros(len(scores)), np.zeros(len(scores))])
+    cov = centred.T @ centred / max(len(scores) - 1, 1)
+    _, vectors = np.linalg.eigh(cov)
+    return (centred @ vectors[:, ::-1][:, :2]).astype(np.float32)
+
+
+def annotate_markers(
+    matrix: TenxMatrix,
+    species: str,
+    database: MarkerDatabase | None = None,
+    chunk_cells: int = DEFAULT_CHUNK_CELLS,
+) -> CellTypeTable:
+    """Label every cell of ``matrix`` with the marker database of ``species``."""
+    db = database or load_marker_database(species)
+    ge = np.flatnonzero(matrix.features.gene_expression)
+    symbols = _symbol_columns(matrix.features.names[ge])
+    coarse_sigs = list(db.cell_types.values())
+    fine_sigs, fine_parent = [], []
+    for c, sig in enumerate(coarse_sigs):
+        for sub in sig.descendants():
+            fine_sigs.append(sub)
+            fine_parent.append(c)
+    coarse = compile_signatures(coarse_sigs, symbols)
+    if not coarse.names:
+        raise ModelError(
+            "none of the marker genes appear among the matrix's gene names "
+            f"(e.g. {', '.join(map(str, matrix.features.names[ge][:3]))}); the markers model needs gene symbols"
+        )
+    fine = compile_signatures(fine_sigs, symbols)
+    # Column of each kept subtype's coarse parent among the kept coarse types (-1: parent dropped).
+    coarse_column = {index: column for column, index in enumerate(coarse.kept)}
+    parent_of_fine = np.array([coarse_column.get(fine_parent[i], -1) for i in fine.kept], dtype=np.int64)
+    marker_cols = np.union1d(coarse.columns, fine.columns)
+    pos_c = np.searchsorted(marker_cols, coarse.columns)
+    pos_f = np.searchsorted(marker_cols, fine.columns)
+    log.info("markers: %d coarse and %d fine cell types scored on %d marker genes",
+             len(coarse.names), len(fine.names), len(marker_cols))
+
+    # Pass 1: spread of each marker gene over all cells.
+    total = np.zeros(len(marker_cols))
+    total_sq = np.zeros(len(marker_cols))
+    for chunk in matrix.iter_chunks(chunk_cells, features=ge):
+        x = log_normalize(chunk.counts)[:, marker_cols]
+        total += np.asarray(x.sum(axis=0)).ravel()
+        total_sq += np.asarray(x.multiply(x).sum(axis=0)).ravel()
+    n = max(matrix.n_cells, 1)
+    sd = np.sqrt(np.maximum(total_sq / n - (total / n) ** 2, 0.0))
+    inv_sd = sp.diags(np.divide(1.0, sd, out=np.zeros_like(sd), where=sd > 0))
+
+    # Pass 2: scores and labels.
+    coarse_scores = np.zeros((matrix.n_cells, len(coarse.names)), dtype=np.float32)
+    fine_best = np.full(matrix.n_cells, -1, dtype=np.int64)
+    fine_score = np.zeros(matrix.n_cells)
+    has_counts = np.zeros(matrix.n_cells, dtype=bool)
+    for chunk in matrix.iter_chunks(chunk_cells, features=ge):
+        rows = slice(chunk.start, chunk.stop)
+        has_counts[rows] = np.diff(chunk.counts.indptr) > 0
+        u = sp.csr_matrix(log_normalize(chunk.counts)[:, marker_cols] @ inv_sd)
+        u.data = np.minimum(u.data, CLIP)
+        sc = np.asarray((u[:, pos_c] @ coarse.weights).todense())
+        coarse_scores[rows] = sc
+        if fine.names:
+            sf = np.asarray((u[:, pos_f] @ fine.weights).todense())
+            winner = np.argmax(sc, axis=1)
+            sf[parent_of_fine[None, :] != winner[:, None]] = -np.inf
+            fine_best[rows] = np.argmax(sf, axis=1)
+            fine_score[rows] = sf[np.arange(len(sf)), fine_best[rows]]
+
+    best, best_score, second_score = _best_two(coarse_scores)
+    assigned = has_counts & (best_score >= MIN_SCORE)
+    coarse_names = np.array(coarse.names, dtype=object)
+    coarse_label = np.where(assigned, coarse_names[best], UNASSIGNED).astype(object)
+    fine_names = np.array(fine.names + [""], dtype=object)
+    use_fine = assigned & (fine_best >= 0) & (fine_score >= MIN_SCORE)
+    fine_label = np.where(use_fine, fine_names[fine_best], coarse_label).astype(object)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        confidence = np.where(assigned, (best_score - second_score) / best_score, np.nan)
+    return CellTypeTable(
+        model=MODEL,
+        barcodes=matrix.barcodes,
+        broad=coarse_label,
+        coarse=coarse_label,
+        fine=fine_label,
+        confidence=np.clip(confidence, 0.0, 1.0),
+        extra={"score": np.round(best_score, 4), "margin": np.round(best_score - second_score, 4)},
+        projection=_projection(coarse_scores),
+        info={
+            "model_name": "markers",
+            "model_version": "1",
+            "species": species,
+            "marker_database": db.source,
+            "min_score": MIN_SCORE,
+            "marker_genes_found": int(len(marker_cols)),
+            "cell_types_without_markers_in_matrix": coarse.dropped + fine.dropped,
+            "projection_name": "PCA of marker scores",
+            "report": {"marker_database": _describe(db.source), "unassigned_below_score": MIN_SCORE},
+        },
+    )
+
+
+def _describe(source: dict) -> str:
+    if "package" in source:
+        return f"{source['package']} {source['version']} ({source['license']}): {', '.join(source['files'])}"
+    return f"{source['path']}: {', '.join(source['files'])}"
+
+
+def annotate_markers_file(matrix_path: Path, species: str, outdir: Path, database_path: Path | None = None) -> CellTypeTable:
+    """Annotate the matrix at ``matrix_path`` and write ``outdir/Markers``."""
+    database = load_marker_database(species, database_path)
+    with TenxMatrix(matrix_path) as matrix:
+        table = annotate_markers(matrix, species, database)
+    table.write(Path(outdir) / MODEL)
+    return table

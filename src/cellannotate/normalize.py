@@ -1,0 +1,23 @@
+"""Per-cell normalisation shared by the models and differential expression."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+TARGET_SUM = 10_000.0
+
+
+def counts_per_10k(counts: sp.csr_matrix) -> sp.csr_matrix:
+    """Scale each cell (row) to 10,000 total counts; all-zero cells stay zero. Sparse in, sparse out."""
+    counts = sp.csr_matrix(counts, dtype=np.float64)
+    totals = np.asarray(counts.sum(axis=1)).ravel()
+    scale = np.divide(TARGET_SUM, totals, out=np.zeros_like(totals), where=totals > 0)
+    return sp.csr_matrix(sp.diags(scale) @ counts)
+
+
+def log_normalize(counts: sp.csr_matrix) -> sp.csr_matrix:
+    """``log1p`` of :func:`counts_per_10k`, the usual scale for scoring and testing."""
+    scaled = counts_per_10k(counts)
+    scaled.data = np.log1p(scaled.data)
+    return scaled
