@@ -9,6 +9,8 @@ $(BIN)/cellannotate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	# The markers model's database: data files only, without pegasus's own dependencies.
+	$(BIN)/pip install --quiet --no-deps pegasuspy==1.10.2
 	touch $@
 
 setup: $(BIN)/cellannotate
@@ -17,7 +19,8 @@ demo: setup
 	mkdir -p demo
 	$(BIN)/cellannotate example --out demo/example_filtered_feature_bc_matrix.h5 --truth demo/example_truth.csv
 	$(BIN)/python bin/validate_matrix.py --matrix demo/example_filtered_feature_bc_matrix.h5 --out demo/validation.json
-	$(BIN)/cellannotate annotate --id demo --matrix demo/example_filtered_feature_bc_matrix.h5 --outdir demo/run
+	$(BIN)/cellannotate annotate --id demo --matrix demo/example_filtered_feature_bc_matrix.h5 \
+		--cell-annotation-model markers --outdir demo/run
 
 test: setup
 	$(BIN)/python -m pytest -q

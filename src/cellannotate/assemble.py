@@ -73,7 +73,7 @@ def _metrics_rows(sample_id: str, summary: dict) -> pd.DataFrame:
         rows += [(sample_id, model, "cells", s["cells"]), (sample_id, model, "cells_assigned", s["cells_assigned"]),
                  (sample_id, model, "median_confidence", s["median_confidence"])]
         rows += [(sample_id, model, f"cells: {label}", n) for label, n in s["coarse_cell_type_counts"].items()]
-    return pd.DataFrame(rows, columns=["sample", "model", "metric", "value"])
+    return pd.DataFrame(rows, columns=["sample", "model", "metric", "value"], dtype=object)
 
 
 def assemble_outputs(

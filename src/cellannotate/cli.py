@@ -14,7 +14,7 @@ from cellannotate import __version__
 from cellannotate.cli_support import matrix_option, new_app, run_app, setup_logging
 from cellannotate.errors import TokenError
 from cellannotate.example_data import ExampleSpec, write_example
-from cellannotate.models import CLOUD_MODELS
+from cellannotate.models import ANNOTATION_MODELS
 from cellannotate.pipeline import AnnotateRequest, run_annotate
 from cellannotate.token import SECURITY_PAGE, parse_token, resolve_token_path, save_token
 
@@ -24,7 +24,7 @@ auth_app = new_app("Manage the 10x Cloud access token.")
 app.add_typer(cloud_app, name="cloud")
 cloud_app.add_typer(auth_app, name="auth")
 
-AnnotationModel = Enum("AnnotationModel", {m: m for m in CLOUD_MODELS}, type=str)
+AnnotationModel = Enum("AnnotationModel", {m: m for m in ANNOTATION_MODELS}, type=str)
 Species = Enum("Species", {s: s for s in ("human", "mouse")}, type=str)
 Kind = Enum("Kind", {k: k for k in ("segmented", "binned")}, type=str)
 
@@ -46,14 +46,19 @@ def _root(
 def annotate(
     id: str = typer.Option(..., "--id", help="Sample id; outputs go to OUTDIR/outs (OUTDIR defaults to the id)."),
     matrix: Path = matrix_option(),
-    cloupe: Optional[Path] = typer.Option(None, help="Loupe .cloupe file to annotate."),
+    cloupe: Optional[Path] = typer.Option(None, readable=False, help="Loupe .cloupe file of the sample."),
     cell_annotation_model: Optional[AnnotationModel] = typer.Option(
-        None, help="10x Cloud model to run as well as Azimuth (human); needs a 10x Cloud token."
+        None,
+        help="auto / human_pca_v1_beta / mouse_pca_v1_beta: a 10x Cloud model (needs a token), run as well as "
+        "Azimuth for human samples; markers: the offline marker model alone (human or mouse). "
+        "Default: Azimuth for human samples.",
     ),
     tenx_cloud_token_path: Optional[Path] = typer.Option(
         None, help="File holding the 10x Cloud token (default: the location `cellannotate cloud auth setup` saved)."
     ),
     outdir: Optional[Path] = typer.Option(None, help="Run folder (default: ./ID)."),
+    markers_db: Optional[Path] = typer.Option(None, help="Marker file or folder for the markers model (pegasus JSON format)."),
+    loupe_converter: Optional[Path] = typer.Option(None, help="10x's louper executable, to write the annotated .cloupe."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="More log output on stderr."),
 ) -> None:
     """Annotate the cells of one sample, like `spaceranger annotate`."""
@@ -65,6 +70,8 @@ def annotate(
         cloupe=cloupe,
         cell_annotation_model=cell_annotation_model.value if cell_annotation_model else None,
         tenx_cloud_token_path=tenx_cloud_token_path,
+        markers_db=markers_db,
+        loupe_converter=loupe_converter,
     )
     outs = run_annotate(request)
     typer.echo(f"outputs: {outs}")

@@ -6,7 +6,9 @@ For every cell, on log-normalised counts (``log1p`` of counts per 10,000):
    pass), ``u = x / sd``, clipped at 10, so that highly expressed genes do not dominate;
 2. a cell type's score is the weighted mean of ``u`` over its positive markers minus the
    weighted contribution of its negative markers (weights from the database, normalised
-   by the positive weight present), so a cell with no marker counts scores 0;
+   by the signature's whole positive weight: a marker missing from the matrix counts as
+   unexpressed, so one lucky marker cannot stand in for a whole signature); a cell with
+   no marker counts scores 0;
 3. the coarse label is the best-scoring top-level type. The cell is ``Unassigned`` when
    that score is below ``MIN_SCORE`` (markers, on average, less than half a standard
    deviation above zero) or the cell has no counts;
@@ -61,7 +63,7 @@ def compile_signatures(signatures: list[Signature], symbol_to_column: dict) -> S
         if not pos:
             dropped.append(sig.name)
             continue
-        scale = sum(pos.values())
+        scale = sum(sig.positive.values())
         column = len(kept)
         kept.append(index)
         entries += [(col, column, w / scale) for col, w in pos.items()]

@@ -13,3 +13,7 @@ CLOUD_MODEL_SPECIES = {CLOUD_HUMAN: "human", CLOUD_MOUSE: "mouse"}
 # Space Ranger 4.1 limits for the 10x Cloud models (Cell Ranger 9 used 800,000).
 CLOUD_MIN_CELLS = 100
 CLOUD_MAX_CELLS = 1_200_000
+
+# Ours: the offline marker-based model (human or mouse, no download, no account).
+MARKERS = "markers"
+ANNOTATION_MODELS = CLOUD_MODELS + (MARKERS,)

@@ -1,20 +1,26 @@
 """The local ``cellannotate annotate`` run: the workflow's steps, in order, in-process.
 
 The Nextflow workflow and this function run the same step functions in the same order:
-token check, matrix validation, cloud annotation, Azimuth annotation, cloupe
-annotation, output assembly. Which annotation steps run follows Space Ranger: the cloud
-model only when one is asked for, Azimuth for every human sample.
+token check, matrix validation, cloud annotation, Azimuth annotation, markers
+annotation, cloupe annotation, output assembly. Which models run follows Space Ranger:
+a 10x Cloud model only when one is asked for, Pan-Human Azimuth for every human sample
+unless ``markers`` is asked for; ``markers`` runs alone, for human or mouse.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from cellannotate.errors import CellAnnotateError, ModelError, NotAvailableError
-from cellannotate.models import CLOUD_MODEL_SPECIES, CLOUD_MODELS
-from cellannotate.species import HUMAN
+from cellannotate.assemble import CLOUPE_OUT, assemble_outputs
+from cellannotate.cloupe import annotate_cloupe, check_cloupe
+from cellannotate.errors import ModelError, NotAvailableError
+from cellannotate.markers import MODEL as MARKERS_FOLDER
+from cellannotate.markers import annotate_markers_file
+from cellannotate.models import ANNOTATION_MODELS, CLOUD_MODEL_SPECIES, CLOUD_MODELS, MARKERS
+from cellannotate.species import HUMAN, MOUSE
 from cellannotate.token import read_token
 from cellannotate.validation import ValidationReport, validate_matrix
 
@@ -25,7 +31,7 @@ AZIMUTH, CLOUD = "Azimuth", "10x_Cloud"
 
 @dataclass(frozen=True)
 class AnnotateRequest:
-    """The options of ``cellannotate annotate`` (Space Ranger's names)."""
+    """The options of ``cellannotate annotate`` (Space Ranger's names where it has them)."""
 
     sample_id: str
     matrix: Path
@@ -33,10 +39,16 @@ class AnnotateRequest:
     cloupe: Path | None = None
     cell_annotation_model: str | None = None
     tenx_cloud_token_path: Path | None = None
+    markers_db: Path | None = None
+    loupe_converter: Path | None = None
 
 
 def plan_models(report: ValidationReport, model: str | None) -> list[str]:
-    """The annotation models to run for this sample, or a :class:`ModelError` saying why none can."""
+    """The models to run for this sample, or a :class:`ModelError` saying why none can."""
+    if model == MARKERS:
+        if report.species not in (HUMAN, MOUSE):
+            raise ModelError(f"the markers model is for human or mouse samples; this one is {report.species}")
+        return [MARKERS_FOLDER]
     planned = []
     if model in CLOUD_MODELS:
         if not report.cloud_eligible:
@@ -46,25 +58,33 @@ def plan_models(report: ValidationReport, model: str | None) -> list[str]:
             raise ModelError(f"--cell-annotation-model {model} is for {wanted} samples; this one is {report.species}")
         planned.append(CLOUD)
     elif model is not None:
-        raise ModelError(f"unknown --cell-annotation-model {model!r}; choose one of {', '.join(CLOUD_MODELS)}")
+        raise ModelError(f"unknown --cell-annotation-model {model!r}; choose one of {', '.join(ANNOTATION_MODELS)}")
     if report.species == HUMAN:
         planned.append(AZIMUTH)
     if not planned:
         raise ModelError(
-            f"no model applies to this {report.species} sample: Pan-Human Azimuth is for human samples; "
-            "for mouse pass --cell-annotation-model auto (10x Cloud)"
+            f"no model applies to this {report.species} sample by default: Pan-Human Azimuth is for human samples; "
+            "pass --cell-annotation-model markers (offline) or auto (10x Cloud)"
         )
     return planned
 
 
-def _check_inputs(request: AnnotateRequest) -> None:
-    if request.cloupe is not None and not Path(request.cloupe).is_file():
-        raise CellAnnotateError(f"--cloupe file not found: {request.cloupe}")
+def _run_model(model: str, request: AnnotateRequest, report: ValidationReport, workdir: Path) -> Path:
+    if model == MARKERS_FOLDER:
+        annotate_markers_file(request.matrix, report.species, workdir, request.markers_db)
+        return workdir / MARKERS_FOLDER
+    if model == AZIMUTH:
+        raise NotAvailableError(
+            "Pan-Human Azimuth (the default for human samples) is not available yet in this version; "
+            "pass --cell-annotation-model markers for the offline markers model"
+        )
+    raise NotAvailableError("the 10x Cloud annotation step is not available yet in this version")
 
 
 def run_annotate(request: AnnotateRequest) -> Path:
     """Run every step for one sample and return the ``outs/`` folder."""
-    _check_inputs(request)
+    if request.cloupe is not None:
+        check_cloupe(request.cloupe)
     if request.cell_annotation_model in CLOUD_MODELS:
         read_token(request.tenx_cloud_token_path)
         log.info("10x Cloud token: ok")
@@ -77,4 +97,14 @@ def run_annotate(request: AnnotateRequest) -> Path:
         log.warning("warning: %s", warning)
     planned = plan_models(report, request.cell_annotation_model)
     log.info("models to run: %s", ", ".join(planned))
-    raise NotAvailableError(f"the {planned[0]} annotation step is not available yet in this version")
+    outdir = Path(request.outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".work-", dir=outdir) as tmp:
+        workdir = Path(tmp)
+        folders = [_run_model(model, request, report, workdir) for model in planned]
+        cloupe = None
+        if request.cloupe is not None:
+            message = annotate_cloupe(request.matrix, request.cloupe, folders, workdir / CLOUPE_OUT, request.loupe_converter)
+            log.info(message)
+            cloupe = workdir / CLOUPE_OUT if (workdir / CLOUPE_OUT).exists() else None
+        return assemble_outputs(request.sample_id, request.matrix, report, folders, outdir / "outs", cloupe)

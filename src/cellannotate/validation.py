@@ -21,7 +21,7 @@ from cellannotate import __version__
 from cellannotate.atomic import write_text_atomic
 from cellannotate.errors import MatrixError
 from cellannotate.models import CLOUD_MAX_CELLS, CLOUD_MIN_CELLS
-from cellannotate.species import HUMAN, MOUSE, infer_species
+from cellannotate.species import HUMAN, MOUSE, SpeciesCall, infer_species
 from cellannotate.tenx_h5 import DEFAULT_CHUNK_CELLS, TenxMatrix
 
 SEGMENTED, BINNED, SPOTS, SINGLE_CELL, UNKNOWN_KIND = "segmented", "binned", "spots", "single_cell", "unknown"
@@ -103,6 +103,12 @@ def classify_barcodes(barcodes: np.ndarray, software_version: str, chemistry: st
     return kind, None
 
 
+def matrix_species(matrix: TenxMatrix) -> SpeciesCall:
+    """The species of a matrix, from its gene-expression features only."""
+    ge = matrix.features.gene_expression
+    return infer_species(matrix.features.ids[ge], matrix.features.names[ge], matrix.features.genomes[ge])
+
+
 def _duplicates(barcodes: np.ndarray) -> tuple[int, str | None]:
     values, counts = np.unique(barcodes.astype(str), return_counts=True)
     dup = values[counts > 1]
@@ -142,7 +148,7 @@ def validate_matrix(path: Path, chunk_cells: int = DEFAULT_CHUNK_CELLS) -> Valid
 
         software = str(matrix.attrs.get("software_version", ""))
         chemistry = str(matrix.attrs.get("chemistry_description", ""))
-        call = infer_species(features.ids[ge_mask], features.names[ge_mask], features.genomes[ge_mask])
+        call = matrix_species(matrix)
         kind, bin_size = classify_barcodes(matrix.barcodes, software, chemistry)
         zero = int((totals == 0).sum())
         report_args = dict(

@@ -1,0 +1,129 @@
+"""The offline markers model: species, symbols, zero-count cells, thresholds."""
+
+import csv
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from cellannotate.celltypes import UNASSIGNED
+from cellannotate.errors import ModelError
+from cellannotate.example_data import ExampleSpec, write_example
+from cellannotate.marker_db import load_marker_database
+from cellannotate.markers import MIN_SCORE, annotate_markers
+from cellannotate.tenx_h5 import read_10x_h5, write_10x_h5
+from conftest import features, real_file
+
+# Generated types that the species' database has, and the database names that are a correct call.
+ACCEPTED = {
+    "human": {
+        "T cell": {"T cell"}, "B cell": {"B cell"}, "NK cell": {"Natural killer cell"}, "Plasma cell": {"Plasma cell"},
+        "Epithelial cell": {"Epithelial cell"}, "Smooth muscle cell": {"Smooth muscle cell"},
+    },
+    "mouse": {
+        "T cell": {"T cell"}, "B cell": {"B cell"}, "Plasma cell": {"Plasma cell"},
+        "Endothelial cell": {"Endothelial cell"}, "Smooth muscle cell": {"Smooth muscle cell", "Vascular smooth muscle cell"},
+    },
+}
+
+
+def _accuracy(path, truth_path, species):
+    truth = {r["barcode"]: r["cell_type"] for r in csv.DictReader(open(truth_path))}
+    accepted = ACCEPTED[species]
+    with read_10x_h5(path) as m:
+        table = annotate_markers(m, species)
+    pairs = [(truth[b], c) for b, c in zip(table.barcodes, table.coarse) if truth[b] in accepted]
+    return np.mean([c in accepted[t] for t, c in pairs]), table
+
+
+@pytest.mark.parametrize("species", ["human", "mouse"])
+def test_generated_cell_types_are_recovered_for_both_species(tmp_path, species):
+    path, truth = tmp_path / "e.h5", tmp_path / "t.csv"
+    write_example(path, ExampleSpec(n_cells=800, n_genes=400, species=species, seed=5), truth)
+    accuracy, table = _accuracy(path, truth, species)
+    assert accuracy > 0.9
+    assert table.info["marker_database"]["package"] == "pegasuspy"
+    assert table.info["marker_database"]["license"] == "BSD-3-Clause"
+    assert all(f.startswith(species) for f in table.info["marker_database"]["files"])
+
+
+def test_real_chr21_file_is_labelled_within_bounds():
+    with read_10x_h5(real_file("human_chr21_cellranger3_filtered_feature_bc_matrix.h5")) as m:
+        table = annotate_markers(m, "human")
+    assert table.n_cells == 1107 and sum(table.counts().values()) == 1107
+    assert np.all((table.confidence[table.assigned] >= 0) & (table.confidence[table.assigned] <= 1))
+    assert np.isnan(table.confidence[~table.assigned]).all()
+    assert (table.extra["score"][table.assigned] >= MIN_SCORE).all()
+
+
+def test_real_pbmc_panel_without_marker_genes_gives_a_clear_error():
+    # Its 50 genes were picked at random: none is a marker in the database.
+    with read_10x_h5(real_file("human_pbmc500_50genes_cellranger6_filtered_feature_bc_matrix.h5")) as m:
+        with pytest.raises(ModelError, match="none of the marker genes"):
+            annotate_markers(m, "human")
+
+
+def test_zero_count_cells_are_unassigned(tmp_path):
+    names = ["CD3D", "CD3E", "CD3G", "TRAC", "MS4A1", "CD79A", "CD79B", "CD19"]
+    counts = sp.csr_matrix(np.array([[5, 4, 3, 2, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 6, 5, 4, 3]] * 5))
+    path = tmp_path / "m.h5"
+    write_10x_h5(path, counts, features(8, names=names), [f"c{i}-1" for i in range(15)])
+    with read_10x_h5(path) as m:
+        table = annotate_markers(m, "human")
+    assert list(table.coarse[:3]) == ["T cell", UNASSIGNED, "B cell"]
+    assert np.isnan(table.confidence[1])
+    assert table.extra["score"][1] == 0
+
+
+def test_weak_evidence_stays_unassigned(tmp_path):
+    names = ["CD3D", "CD3E", "CD3G", "TRAC", "ACTB"]
+    rows = [[0, 0, 0, 0, 50]] * 40 + [[1, 0, 0, 0, 50]]
+    path = tmp_path / "m.h5"
+    write_10x_h5(path, sp.csr_matrix(np.array(rows)), features(5, names=names), [f"c{i}-1" for i in range(41)])
+    with read_10x_h5(path) as m:
+        table = annotate_markers(m, "human")
+    assert (table.coarse[:40] == UNASSIGNED).all()
+    assert table.extra["score"][40] >= MIN_SCORE and table.coarse[40] == "T cell"
+
+
+def test_unknown_species_is_refused(tmp_path):
+    with pytest.raises(ModelError, match="human or mouse"):
+        load_marker_database("unknown")
+
+
+def test_ensembl_ids_without_symbols_give_a_clear_error():
+    with read_10x_h5(real_file("human_visium_spaceranger1_filtered_feature_bc_matrix.h5")) as m:
+        with pytest.raises(ModelError, match="needs gene symbols"):
+            annotate_markers(m, "human")
+
+
+def test_mouse_symbols_match_mouse_database(tmp_path):
+    db = load_marker_database("mouse")
+    assert "Cd3e" in db.genes() and "CD3E" not in db.genes()
+    assert {"Hepatocyte", "T cell", "Microglia"} <= set(db.cell_types)
+
+
+def test_custom_database_file_and_tissue_filter(tmp_path):
+    custom = tmp_path / "human_custom_cell_markers.json"
+    custom.write_text('{"cell_types": [{"name": "Tcell", "markers": [{"genes": ["CD3E+", "MS4A1-"], "weight": 1}]}]}')
+    db = load_marker_database("human", custom)
+    assert list(db.cell_types) == ["Tcell"]
+    assert db.cell_types["Tcell"].positive == {"CD3E": 0.5}  # a group's weight is shared by its genes
+    assert db.cell_types["Tcell"].negative == {"MS4A1": 0.5}
+    immune = load_marker_database("human", tissues=["immune"])
+    assert immune.source["files"] == ["human_immune_cell_markers.json"]
+
+
+def test_negative_markers_lower_the_score(tmp_path):
+    custom = tmp_path / "human_x_cell_markers.json"
+    custom.write_text(
+        '{"cell_types": ['
+        '{"name": "A", "markers": [{"genes": ["G1+"], "weight": 1}, {"genes": ["G2-"], "weight": 1}]},'
+        '{"name": "B", "markers": [{"genes": ["G1+"], "weight": 1}]}]}'
+    )
+    counts = sp.csr_matrix(np.array([[5, 5], [5, 0], [0, 0], [0, 5]] * 5))
+    path = tmp_path / "m.h5"
+    write_10x_h5(path, counts, features(2, names=["G1", "G2"]), [f"c{i}-1" for i in range(20)])
+    with read_10x_h5(path) as m:
+        table = annotate_markers(m, "human", load_marker_database("human", custom))
+    assert table.coarse[0] == "B"  # G2 (negative for A) is expressed
