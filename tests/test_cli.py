@@ -55,11 +55,47 @@ def test_annotate_with_cloud_model_checks_token_before_reading_matrix(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_annotate_refuses_mouse_sample_without_a_model(tmp_path):
-    path = small_matrix(tmp_path / "m.h5", ids=[f"ENSMUSG{i:011d}" for i in range(30)])
+def test_annotate_refuses_sample_of_unknown_species(tmp_path):
+    ids = [f"feat{i}" for i in range(30)]
+    path = small_matrix(tmp_path / "m.h5", ids=ids, names=ids, genome="custom")
     result = cellannotate("annotate", "--id", "s", "--matrix", str(path), "--outdir", str(tmp_path / "run"))
-    assert_one_line_error(result, 5, "no model applies to this mouse sample")
-    assert not (tmp_path / "run").exists()
+    assert_one_line_error(result, 5, "no model applies to this unknown sample")
+    assert not (tmp_path / "run" / "outs").exists()
+
+
+def test_annotate_labels_mouse_example_offline_with_markers_by_default(tmp_path):
+    path = tmp_path / "mouse.h5"
+    write_example(path, ExampleSpec(n_cells=300, n_genes=400, species="mouse", seed=2))
+    result = cellannotate("annotate", "--id", "demo", "--matrix", str(path), "--outdir", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    outs = tmp_path / "run" / "outs"
+    assert sorted(p.name for p in (outs / "cell_types").iterdir()) == ["Markers"]
+    assert "T cell" in (outs / "cell_types" / "Markers" / "cell_types.csv").read_text()
+
+
+def test_annotate_human_default_is_azimuth_and_says_how_to_go_offline(tmp_path, example_h5):
+    result = cellannotate("annotate", "--id", "s", "--matrix", str(example_h5), "--outdir", str(tmp_path / "run"))
+    assert_one_line_error(result, 8, "--cell-annotation-model markers")
+    assert not (tmp_path / "run" / "outs").exists()
+
+
+def test_annotate_markers_writes_the_full_outs_folder(tmp_path, example_h5):
+    result = cellannotate("annotate", "--id", "s1", "--matrix", str(example_h5), "--cell-annotation-model", "markers",
+                          "--outdir", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    outs = tmp_path / "run" / "outs"
+    found = sorted(str(p.relative_to(outs)) for p in outs.rglob("*") if p.is_file())
+    assert found == [
+        "cell_types/Markers/cell_annotation_differential_expression.csv",
+        "cell_types/Markers/cell_types.csv",
+        "cell_types/Markers/cell_types_loupe.csv",
+        "metrics_summary.csv",
+        "s1.h5ad",
+        "summary.json",
+        "validation.json",
+        "web_summary_cell_types.html",
+    ]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["outs"]
 
 
 def test_annotate_refuses_cloud_model_for_the_wrong_species(tmp_path):

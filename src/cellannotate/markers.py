@@ -125,8 +125,9 @@ def annotate_markers(
     coarse = compile_signatures(coarse_sigs, symbols)
     if not coarse.names:
         raise ModelError(
-            "none of the marker genes appear among the matrix's gene names "
-            f"(e.g. {', '.join(map(str, matrix.features.names[ge][:3]))}); the markers model needs gene symbols"
+            f"none of the {len(db.genes())} marker genes of the database appear among the matrix's gene names "
+            f"(e.g. {', '.join(map(str, matrix.features.names[ge][:3]))}); the markers model needs gene symbols "
+            "of a whole-transcriptome or immune/tissue panel"
         )
     fine = compile_signatures(fine_sigs, symbols)
     # Column of each kept subtype's coarse parent among the kept coarse types (-1: parent dropped).

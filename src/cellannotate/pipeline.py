@@ -4,7 +4,9 @@ The Nextflow workflow and this function run the same step functions in the same 
 token check, matrix validation, cloud annotation, Azimuth annotation, markers
 annotation, cloupe annotation, output assembly. Which models run follows Space Ranger:
 a 10x Cloud model only when one is asked for, Pan-Human Azimuth for every human sample
-unless ``markers`` is asked for; ``markers`` runs alone, for human or mouse.
+unless ``markers`` is asked for; ``markers`` runs alone, for human or mouse. Beyond Space
+Ranger (which refuses a mouse sample without a cloud model), a mouse sample with no
+model asked for gets ``markers``, the one local model for mouse.
 """
 
 from __future__ import annotations
@@ -61,10 +63,12 @@ def plan_models(report: ValidationReport, model: str | None) -> list[str]:
         raise ModelError(f"unknown --cell-annotation-model {model!r}; choose one of {', '.join(ANNOTATION_MODELS)}")
     if report.species == HUMAN:
         planned.append(AZIMUTH)
+    elif report.species == MOUSE and model is None:
+        planned.append(MARKERS_FOLDER)
     if not planned:
         raise ModelError(
-            f"no model applies to this {report.species} sample by default: Pan-Human Azimuth is for human samples; "
-            "pass --cell-annotation-model markers (offline) or auto (10x Cloud)"
+            f"no model applies to this {report.species} sample: Pan-Human Azimuth and the 10x Cloud and markers "
+            "models are for human or mouse samples"
         )
     return planned
 
