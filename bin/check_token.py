@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from cellannotate.cli_support import new_app, run_app
-from cellannotate.token import read_token, resolve_token_path
+from cellannotate.token import read_token, token_source
 
 app = new_app(__doc__)
 
@@ -21,9 +21,12 @@ def main(
         None, help="File holding the 10x Cloud token (default: the location `cellannotate cloud auth setup` saved)."
     ),
 ) -> None:
-    """Check the token file: present, a regular file, mode 0600, one well-formed token."""
+    """Check the token: a given file, else $TENX_CLOUD_TOKEN (a Nextflow secret), else the saved file.
+
+    A file must be a regular file with mode 0600 holding one well-formed token.
+    """
     read_token(tenx_cloud_token_path)
-    typer.echo(f"10x Cloud token ok: {resolve_token_path(tenx_cloud_token_path)}", err=True)
+    typer.echo(f"10x Cloud token ok: {token_source(tenx_cloud_token_path)}", err=True)
 
 
 if __name__ == "__main__":

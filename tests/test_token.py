@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from cellannotate import cli
 from cellannotate.errors import TokenError
-from cellannotate.token import TOKEN_PATH_ENV, CloudToken, default_token_path, read_token
+from cellannotate.token import TOKEN_ENV, TOKEN_PATH_ENV, CloudToken, default_token_path, read_token
 from conftest import assert_one_line_error, run_script
 
 SECRET = "tok_9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c"
@@ -21,6 +21,7 @@ def _token_file(path, text=SECRET + "\n", mode=0o600):
 
 
 def _check(path, env=None):
+    env = {k: v for k, v in (env or os.environ).items() if k != TOKEN_ENV}
     args = ["--tenx-cloud-token-path", str(path)] if path is not None else []
     return run_script("check_token.py", *args, env=env)
 
@@ -50,6 +51,7 @@ def test_missing_given_path_says_how_to_create_one(tmp_path):
 def test_default_location_is_used_and_overridable(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
     monkeypatch.delenv(TOKEN_PATH_ENV, raising=False)
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
     assert default_token_path() == tmp_path / "cfg" / "cellannotate" / "10xcloud_token.json"
     override = _token_file(tmp_path / "elsewhere")
     monkeypatch.setenv(TOKEN_PATH_ENV, str(override))
@@ -156,3 +158,23 @@ def test_setup_refuses_malformed_token(tmp_path):
     )
     assert isinstance(result.exception, TokenError)
     assert not dest.exists()
+
+
+def test_nextflow_secret_in_environment_is_used_and_never_printed(tmp_path):
+    env = {**os.environ, TOKEN_ENV: SECRET, TOKEN_PATH_ENV: str(tmp_path / "absent")}
+    result = run_script("check_token.py", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "$TENX_CLOUD_TOKEN" in result.stderr
+    _assert_no_leak(result)
+
+
+def test_malformed_secret_is_refused_without_echoing_it(tmp_path):
+    env = {**os.environ, TOKEN_ENV: SECRET + " extra"}
+    result = run_script("check_token.py", env=env)
+    assert_one_line_error(result, 4, "$TENX_CLOUD_TOKEN")
+    _assert_no_leak(result)
+
+
+def test_given_path_wins_over_the_secret(tmp_path, monkeypatch):
+    monkeypatch.setenv(TOKEN_ENV, "z" * 40)
+    assert read_token(_token_file(tmp_path / "t")).reveal() == SECRET

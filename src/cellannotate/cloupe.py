@@ -123,7 +123,8 @@ def find_converter(converter: Path | None) -> Path | None:
         return None
     if not converter.is_file() or not os.access(converter, os.X_OK):
         raise CloupeError(f"Loupe converter is not an executable file: {converter}")
-    return converter
+    # Absolute, so that a converter staged in the working folder is not looked up on PATH.
+    return converter.resolve()
 
 
 def make_annotated_cloupe(

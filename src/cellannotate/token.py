@@ -1,7 +1,10 @@
 """Find, check and save the 10x Cloud access token.
 
 The token file holds the token as plain text on one line (Space Ranger's examples name
-it ``10xcloud_token.json``; the extension says nothing about the content). The token
+it ``10xcloud_token.json``; the extension says nothing about the content). Under Nextflow
+the token comes as a secret in ``$TENX_CLOUD_TOKEN`` instead, so it is never a file in a
+work directory. Order: ``--tenx-cloud-token-path``, then ``$TENX_CLOUD_TOKEN``, then the
+saved default location. The token
 value is wrapped in :class:`CloudToken`, whose ``str``/``repr`` never show it, and no
 message raised here quotes the file's content.
 """
@@ -17,6 +20,7 @@ from cellannotate.atomic import write_text_atomic
 from cellannotate.errors import TokenError
 
 TOKEN_PATH_ENV = "CELLANNOTATE_TENX_CLOUD_TOKEN_PATH"
+TOKEN_ENV = "TENX_CLOUD_TOKEN"
 TOKEN_FILE_NAME = "10xcloud_token.json"
 SECURITY_PAGE = "https://cloud.10xgenomics.com/account/security"
 SETUP_COMMAND = "cellannotate cloud auth setup"
@@ -79,9 +83,21 @@ def resolve_token_path(path: Path | None) -> Path:
     return Path(path).expanduser() if path is not None else default_token_path()
 
 
+def token_source(path: Path | None = None) -> str:
+    """Where :func:`read_token` takes the token from, for messages (never the token)."""
+    if path is None and os.environ.get(TOKEN_ENV):
+        return f"${TOKEN_ENV}"
+    return str(resolve_token_path(path))
+
+
 def read_token(path: Path | None = None) -> CloudToken:
-    """Read and check the token file; raise :class:`TokenError` with what to do."""
+    """Read and check the token; raise :class:`TokenError` with what to do."""
     given = path is not None
+    if not given and os.environ.get(TOKEN_ENV):
+        try:
+            return parse_token(os.environ[TOKEN_ENV])
+        except TokenError as exc:
+            raise TokenError(f"${TOKEN_ENV}: {exc}") from None
     path = resolve_token_path(path)
     if not path.exists():
         where = "the given --tenx-cloud-token-path" if given else "the saved default location"

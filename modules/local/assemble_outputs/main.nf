@@ -1,0 +1,42 @@
+process ASSEMBLE_OUTPUTS {
+    tag "${meta.id}"
+    label 'process_medium'
+
+    conda "${moduleDir}/environment.yml"
+    container "cellannotate/cellannotate:0.1.0"
+
+    input:
+    tuple val(meta), path(matrix), path(validation), path(annotations, stageAs: 'annotations/*'), path(cloupe)
+
+    output:
+    tuple val(meta), path("outs"), emit: outs
+    tuple val(meta), path("outs/web_summary_cell_types.html"), emit: html
+    tuple val(meta), path("outs/${prefix}.h5ad"), emit: h5ad
+    tuple val("${task.process}"), val('cellannotate'), eval("python -c 'import cellannotate; print(cellannotate.__version__)'"), topic: versions, emit: versions_cellannotate
+
+    when:
+    task.ext.when == null || task.ext.when
+
+    script:
+    def args = task.ext.args ?: ''
+    prefix = task.ext.prefix ?: "${meta.id}"
+    def annotation_args = annotations.collect { folder -> "--annotations ${folder}" }.join(' ')
+    def cloupe_arg = cloupe ? "--cloupe ${cloupe}" : ''
+    """
+    assemble_outputs.py \\
+        --id ${prefix} \\
+        --matrix ${matrix} \\
+        --validation ${validation} \\
+        ${annotation_args} \\
+        --outs outs \\
+        ${cloupe_arg} \\
+        ${args}
+    """
+
+    stub:
+    prefix = task.ext.prefix ?: "${meta.id}"
+    """
+    mkdir -p outs/cell_types
+    touch outs/web_summary_cell_types.html outs/${prefix}.h5ad outs/summary.json
+    """
+}

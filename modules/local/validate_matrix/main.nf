@@ -1,0 +1,33 @@
+process VALIDATE_MATRIX {
+    tag "${meta.id}"
+    label 'process_low'
+
+    conda "${moduleDir}/environment.yml"
+    container "cellannotate/cellannotate:0.1.0"
+
+    input:
+    tuple val(meta), path(matrix)
+
+    output:
+    tuple val(meta), path("${prefix}.validation.json"), emit: validation
+    tuple val("${task.process}"), val('cellannotate'), eval("python -c 'import cellannotate; print(cellannotate.__version__)'"), topic: versions, emit: versions_cellannotate
+
+    when:
+    task.ext.when == null || task.ext.when
+
+    script:
+    def args = task.ext.args ?: ''
+    prefix = task.ext.prefix ?: "${meta.id}"
+    """
+    validate_matrix.py \\
+        --matrix ${matrix} \\
+        --out ${prefix}.validation.json \\
+        ${args}
+    """
+
+    stub:
+    prefix = task.ext.prefix ?: "${meta.id}"
+    """
+    echo '{"n_cells": 0, "species": "human", "matrix_kind": "segmented", "warnings": []}' > ${prefix}.validation.json
+    """
+}

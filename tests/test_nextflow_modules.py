@@ -1,0 +1,115 @@
+"""Each Nextflow module, rendered by Groovy as Nextflow would, runs its bin/ script on
+staged inputs and produces every output its `output:` block declares (script and stub);
+every option it passes exists in the script's CLI."""
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from cellannotate.example_data import ExampleSpec, write_example
+from conftest import BIN
+from nf_contract import REPO, Module, cli_options
+from test_cloupe import _converter
+
+MODULES = sorted(p.name for p in (REPO / "modules" / "local").iterdir() if (p / "main.nf").is_file())
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory):
+    """Inputs shared by the modules: a matrix, its validation report, a Markers folder, a cloupe."""
+    root = tmp_path_factory.mktemp("staged")
+    write_example(root / "example.h5", ExampleSpec(n_cells=200, n_genes=300, seed=9))
+    subprocess.run([sys.executable, str(BIN / "validate_matrix.py"), "--matrix", "example.h5", "--out",
+                    "example.validation.json"], cwd=root, check=True, capture_output=True)
+    subprocess.run([sys.executable, str(BIN / "annotate_markers.py"), "--matrix", "example.h5", "--validation",
+                    "example.validation.json", "--outdir", "annotations"], cwd=root, check=True, capture_output=True)
+    (root / "sample.cloupe").write_bytes(b"\x00LOUPE" + bytes(range(256)))
+    token = root / "token"
+    token.write_text("t" * 32)
+    token.chmod(0o600)
+    _converter(root)
+    return root
+
+
+INPUTS = {
+    "check_token": lambda r: {"token_path": str(r / "token")},
+    "validate_matrix": lambda r: {"matrix": "example.h5"},
+    "annotate_markers": lambda r: {"matrix": "example.h5", "validation": "example.validation.json", "markers_db": []},
+    "annotate_cloupe": lambda r: {"matrix": "example.h5", "cloupe": "sample.cloupe",
+                                  "annotations": ["annotations/Markers"], "loupe_converter": "louper"},
+    "assemble_outputs": lambda r: {"matrix": "example.h5", "validation": "example.validation.json",
+                                   "annotations": ["annotations/Markers"], "cloupe": []},
+}
+
+
+def test_every_module_has_a_contract_case():
+    assert sorted(INPUTS) == MODULES
+
+
+def _stage(staged, workdir):
+    for name in ("example.h5", "example.validation.json", "sample.cloupe", "louper"):
+        os.symlink(staged / name, workdir / name)
+    (workdir / "annotations").mkdir()
+    os.symlink(staged / "annotations" / "Markers", workdir / "annotations" / "Markers")
+
+
+def _run(command, workdir):
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("TENX_CLOUD_TOKEN", None)
+    return subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=workdir, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("stub", [False, True], ids=["script", "stub"])
+@pytest.mark.parametrize("name", MODULES)
+def test_module_script_produces_declared_outputs(name, stub, staged, tmp_path):
+    module = Module.load(name)
+    command, outputs = module.render(INPUTS[name](staged), stub=stub)
+    _stage(staged, tmp_path)
+    result = _run(command, tmp_path)
+    assert result.returncode == 0, f"{command}\n{result.stderr}"
+    for pattern, declared in zip(outputs, module.outputs):
+        found = glob.glob(str(tmp_path / pattern))
+        assert found or declared.optional, f"{name}: declared output {pattern} missing"
+        if not stub and not declared.optional:
+            assert found, pattern
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_module_uses_only_options_its_script_has(name, staged):
+    module = Module.load(name)
+    command, _ = module.render(INPUTS[name](staged))
+    script = re.search(r"(\w+\.py)", command).group(1)
+    used = set(re.findall(r"(--[a-z][a-z0-9-]*)", command))
+    assert used <= cli_options(BIN / script), f"{name}: {used - cli_options(BIN / script)}"
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_module_version_command_prints_the_package_version(name, tmp_path):
+    from cellannotate import __version__
+
+    result = _run(Module.load(name).version_command, tmp_path)
+    assert result.stdout.strip() == __version__
+
+
+def test_ext_args_and_prefix_reach_the_command(staged, tmp_path):
+    module = Module.load("validate_matrix")
+    command, outputs = module.render(INPUTS["validate_matrix"](staged), ext={"prefix": "renamed"})
+    assert "--out renamed.validation.json" in command
+    assert outputs == ["renamed.validation.json"]
+
+
+def test_cloupe_module_without_converter_writes_no_cloupe(staged, tmp_path):
+    module = Module.load("annotate_cloupe")
+    inputs = {**INPUTS["annotate_cloupe"](staged), "loupe_converter": []}
+    command, outputs = module.render(inputs)
+    _stage(staged, tmp_path)
+    result = _run(command, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert not glob.glob(str(tmp_path / outputs[0]))
+    assert "cell_types_loupe.csv" in result.stderr
