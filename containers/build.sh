@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Build and tag the pipeline's images; the module `container` lines name these tags.
+#   containers/build.sh [--engine docker|podman] [--base IMAGE] [--push REGISTRY]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+engine=docker
+base=""
+push=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --engine) engine=$2; shift 2 ;;
+        --base) base=$2; shift 2 ;;
+        --push) push=$2; shift 2 ;;
+        -h|--help) sed -n '2,3p' "$0"; exit 0 ;;
+        *) echo "unknown option: $1" >&2; exit 2 ;;
+    esac
+done
+
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+build_args=()
+[ -n "$base" ] && build_args+=(--build-arg "BASE_IMAGE=$base")
+
+"$engine" build "${build_args[@]}" -f containers/Dockerfile -t "cellannotate/cellannotate:${version}" .
+echo "built cellannotate/cellannotate:${version}"
+
+if [ -n "$push" ]; then
+    "$engine" tag "cellannotate/cellannotate:${version}" "${push}/cellannotate/cellannotate:${version}"
+    "$engine" push "${push}/cellannotate/cellannotate:${version}"
+fi
