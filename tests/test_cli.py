@@ -28,7 +28,7 @@ def test_every_bin_script_has_help(script):
     assert "Usage" in result.stdout
 
 
-@pytest.mark.parametrize("command", [[], ["annotate"], ["example"], ["cloud", "auth", "setup"]])
+@pytest.mark.parametrize("command", [[], ["annotate"], ["example"], ["models", "fetch"], ["cloud", "auth", "setup"]])
 def test_every_command_has_help(command):
     result = cellannotate(*command, "--help")
     assert result.returncode == 0, result.stderr
@@ -73,9 +73,11 @@ def test_annotate_labels_mouse_example_offline_with_markers_by_default(tmp_path)
     assert "T cell" in (outs / "cell_types" / "Markers" / "cell_types.csv").read_text()
 
 
-def test_annotate_human_default_is_azimuth_and_says_how_to_go_offline(tmp_path, example_h5):
-    result = cellannotate("annotate", "--id", "s", "--matrix", str(example_h5), "--outdir", str(tmp_path / "run"))
-    assert_one_line_error(result, 8, "--cell-annotation-model markers")
+def test_annotate_human_default_is_azimuth_and_missing_weights_name_both_ways_out(tmp_path, example_h5):
+    env = {**os.environ, "CELLANNOTATE_MODEL_CACHE": str(tmp_path / "cache"), "HOME": str(tmp_path)}
+    result = cellannotate("annotate", "--id", "s", "--matrix", str(example_h5), "--outdir", str(tmp_path / "run"), env=env)
+    assert_one_line_error(result, 5, "cellannotate models fetch")
+    assert "--cell-annotation-model markers" in result.stderr
     assert not (tmp_path / "run" / "outs").exists()
 
 

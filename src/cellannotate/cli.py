@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 
 from cellannotate import __version__
+from cellannotate.azimuth_model import cache_dir, fetch_model
 from cellannotate.cli_support import matrix_option, new_app, run_app, setup_logging
 from cellannotate.errors import TokenError
 from cellannotate.example_data import ExampleSpec, write_example
@@ -19,8 +20,10 @@ from cellannotate.pipeline import AnnotateRequest, run_annotate
 from cellannotate.token import SECURITY_PAGE, parse_token, resolve_token_path, save_token
 
 app = new_app("Automated cell type annotation of 10x feature-barcode matrices (like `spaceranger annotate`).")
+models_app = new_app("Model weights: fetch and check them.")
 cloud_app = new_app("10x Cloud account commands.")
 auth_app = new_app("Manage the 10x Cloud access token.")
+app.add_typer(models_app, name="models")
 app.add_typer(cloud_app, name="cloud")
 cloud_app.add_typer(auth_app, name="auth")
 
@@ -57,6 +60,9 @@ def annotate(
         None, help="File holding the 10x Cloud token (default: the location `cellannotate cloud auth setup` saved)."
     ),
     outdir: Optional[Path] = typer.Option(None, help="Run folder (default: ./ID)."),
+    azimuth_model: Optional[Path] = typer.Option(
+        None, readable=False, help="Pan-Human Azimuth v1 weights (.keras); default: the cache `cellannotate models fetch` fills."
+    ),
     markers_db: Optional[Path] = typer.Option(None, help="Marker file or folder for the markers model (pegasus JSON format)."),
     loupe_converter: Optional[Path] = typer.Option(None, help="10x's louper executable, to write the annotated .cloupe."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="More log output on stderr."),
@@ -70,6 +76,7 @@ def annotate(
         cloupe=cloupe,
         cell_annotation_model=cell_annotation_model.value if cell_annotation_model else None,
         tenx_cloud_token_path=tenx_cloud_token_path,
+        azimuth_model=azimuth_model,
         markers_db=markers_db,
         loupe_converter=loupe_converter,
     )
@@ -92,6 +99,17 @@ def example(
     spec = ExampleSpec(cells, genes, species.value, kind.value, median_counts, seed)
     write_example(out, spec, truth)
     typer.echo(f"wrote {out}" + (f" and {truth}" if truth else ""))
+
+
+@models_app.command()
+def fetch(
+    cache: Optional[Path] = typer.Option(None, help="Folder to keep the weights in (default: the model cache)."),
+    force: bool = typer.Option(False, "--force", help="Download again even if the weights are cached."),
+) -> None:
+    """Download the Pan-Human Azimuth v1 weights, check size and md5 against the published record, cache them."""
+    setup_logging()
+    path = fetch_model(cache or cache_dir(), force=force)
+    typer.echo(f"Azimuth weights: {path}")
 
 
 @auth_app.command()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cellannotate.assemble import CLOUPE_OUT, assemble_outputs
+from cellannotate.azimuth_model import locate_model
 from cellannotate.cloupe import annotate_cloupe, check_cloupe
 from cellannotate.errors import ModelError, NotAvailableError
 from cellannotate.markers import MODEL as MARKERS_FOLDER
@@ -41,6 +42,7 @@ class AnnotateRequest:
     cloupe: Path | None = None
     cell_annotation_model: str | None = None
     tenx_cloud_token_path: Path | None = None
+    azimuth_model: Path | None = None
     markers_db: Path | None = None
     loupe_converter: Path | None = None
 
@@ -78,9 +80,10 @@ def _run_model(model: str, request: AnnotateRequest, report: ValidationReport, w
         annotate_markers_file(request.matrix, report.species, workdir, request.markers_db)
         return workdir / MARKERS_FOLDER
     if model == AZIMUTH:
+        weights = locate_model(request.azimuth_model)
         raise NotAvailableError(
-            "Pan-Human Azimuth (the default for human samples) is not available yet in this version; "
-            "pass --cell-annotation-model markers for the offline markers model"
+            f"Pan-Human Azimuth (the default for human samples) found its weights ({weights}) but its engine is "
+            "not available yet in this version; pass --cell-annotation-model markers for the offline markers model"
         )
     raise NotAvailableError("the 10x Cloud annotation step is not available yet in this version")
 
@@ -89,6 +92,8 @@ def run_annotate(request: AnnotateRequest) -> Path:
     """Run every step for one sample and return the ``outs/`` folder."""
     if request.cloupe is not None:
         check_cloupe(request.cloupe)
+    if request.azimuth_model is not None:
+        locate_model(request.azimuth_model)
     if request.cell_annotation_model in CLOUD_MODELS:
         read_token(request.tenx_cloud_token_path)
         log.info("10x Cloud token: ok")
