@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build and tag the pipeline's images; the module `container` lines name these tags.
-#   containers/build.sh [--engine docker|podman] [--base IMAGE] [--push REGISTRY]
+#   containers/build.sh [--engine docker|podman] [--base IMAGE] [--push REGISTRY] [-- ENGINE BUILD OPTIONS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,7 @@ while [ $# -gt 0 ]; do
         --engine) engine=$2; shift 2 ;;
         --base) base=$2; shift 2 ;;
         --push) push=$2; shift 2 ;;
+        --) shift; break ;;
         -h|--help) sed -n '2,3p' "$0"; exit 0 ;;
         *) echo "unknown option: $1" >&2; exit 2 ;;
     esac
@@ -21,7 +22,7 @@ version=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 build_args=()
 [ -n "$base" ] && build_args+=(--build-arg "BASE_IMAGE=$base")
 
-"$engine" build "${build_args[@]}" -f containers/Dockerfile -t "cellannotate/cellannotate:${version}" .
+"$engine" build "${build_args[@]}" "$@" -f containers/Dockerfile -t "cellannotate/cellannotate:${version}" .
 echo "built cellannotate/cellannotate:${version}"
 
 if [ -n "$push" ]; then
