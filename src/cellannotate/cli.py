@@ -32,7 +32,7 @@ Species = Enum("Species", {s: s for s in ("human", "mouse")}, type=str)
 Kind = Enum("Kind", {k: k for k in ("segmented", "binned")}, type=str)
 
 
-def _version(value: bool) -> None:
+def _version(value: Optional[bool]) -> None:
     if value:
         typer.echo(f"cellannotate {__version__}")
         raise typer.Exit()
@@ -40,7 +40,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    version: Optional[bool] = typer.Option(
+        None, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """Automated cell type annotation of 10x feature-barcode matrices."""
 
