@@ -8,6 +8,7 @@ one as a folder (``cell_types.csv``, ``model.json`` and, when the model has one,
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,9 +79,11 @@ class CellTypeTable:
         order = sorted(zip(values, counts), key=lambda vc: (vc[0] == UNASSIGNED, -vc[1], vc[0]))
         return {str(v): int(c) for v, c in order}
 
-    def write(self, folder: Path) -> None:
-        """Write the folder whole or not at all."""
+    def write(self, folder: Path, extra_files: dict | None = None) -> None:
+        """Write the folder whole or not at all; ``extra_files`` (name -> path) are copied in."""
         with atomic_directory(Path(folder)) as tmp:
+            for name, source in (extra_files or {}).items():
+                shutil.copyfile(source, tmp / name)
             self.frame().to_csv(tmp / CSV_NAME, index=False)
             (tmp / MODEL_NAME).write_text(json.dumps({"model": self.model, **self.info}, indent=2) + "\n")
             if self.projection is not None:

@@ -62,6 +62,9 @@ def annotate(
         None, help="File holding the 10x Cloud token (default: the location `cellannotate cloud auth setup` saved)."
     ),
     outdir: Optional[Path] = typer.Option(None, help="Run folder (default: ./ID)."),
+    cloud_url: Optional[str] = typer.Option(
+        None, help="10x Cloud server (default: $CELLANNOTATE_CLOUD_URL or https://cloud.10xgenomics.com)."
+    ),
     azimuth_model: Optional[Path] = typer.Option(
         None, readable=False, help="Pan-Human Azimuth v1 weights (.keras); default: the cache `cellannotate models fetch` fills."
     ),
@@ -78,6 +81,7 @@ def annotate(
         cloupe=cloupe,
         cell_annotation_model=cell_annotation_model.value if cell_annotation_model else None,
         tenx_cloud_token_path=tenx_cloud_token_path,
+        cloud_url=cloud_url,
         azimuth_model=azimuth_model,
         markers_db=markers_db,
         loupe_converter=loupe_converter,

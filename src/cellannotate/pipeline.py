@@ -18,18 +18,20 @@ from pathlib import Path
 
 from cellannotate.assemble import CLOUPE_OUT, assemble_outputs
 from cellannotate.azimuth_model import locate_model
+from cellannotate.cloud_annotate import MODEL as CLOUD_FOLDER
+from cellannotate.cloud_annotate import annotate_cloud, check_cloud_request, settings_from_env
 from cellannotate.cloupe import annotate_cloupe, check_cloupe
 from cellannotate.errors import ModelError, NotAvailableError
 from cellannotate.markers import MODEL as MARKERS_FOLDER
 from cellannotate.markers import annotate_markers_file
-from cellannotate.models import ANNOTATION_MODELS, CLOUD_MODEL_SPECIES, CLOUD_MODELS, MARKERS
+from cellannotate.models import ANNOTATION_MODELS, CLOUD_MODELS, MARKERS
 from cellannotate.species import HUMAN, MOUSE
 from cellannotate.token import read_token
 from cellannotate.validation import ValidationReport, validate_matrix
 
 log = logging.getLogger(__name__)
 
-AZIMUTH, CLOUD = "Azimuth", "10x_Cloud"
+AZIMUTH, CLOUD = "Azimuth", CLOUD_FOLDER
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class AnnotateRequest:
     cloupe: Path | None = None
     cell_annotation_model: str | None = None
     tenx_cloud_token_path: Path | None = None
+    cloud_url: str | None = None
     azimuth_model: Path | None = None
     markers_db: Path | None = None
     loupe_converter: Path | None = None
@@ -55,11 +58,7 @@ def plan_models(report: ValidationReport, model: str | None) -> list[str]:
         return [MARKERS_FOLDER]
     planned = []
     if model in CLOUD_MODELS:
-        if not report.cloud_eligible:
-            raise ModelError(f"cannot use --cell-annotation-model {model}: {report.cloud_ineligible_reason}")
-        wanted = CLOUD_MODEL_SPECIES.get(model)
-        if wanted and wanted != report.species:
-            raise ModelError(f"--cell-annotation-model {model} is for {wanted} samples; this one is {report.species}")
+        check_cloud_request(report, model)
         planned.append(CLOUD)
     elif model is not None:
         raise ModelError(f"unknown --cell-annotation-model {model!r}; choose one of {', '.join(ANNOTATION_MODELS)}")
@@ -85,7 +84,9 @@ def _run_model(model: str, request: AnnotateRequest, report: ValidationReport, w
             f"Pan-Human Azimuth (the default for human samples) found its weights ({weights}) but its engine is "
             "not available yet in this version; pass --cell-annotation-model markers for the offline markers model"
         )
-    raise NotAvailableError("the 10x Cloud annotation step is not available yet in this version")
+    token = read_token(request.tenx_cloud_token_path)
+    annotate_cloud(request.matrix, report, request.cell_annotation_model, token, workdir, settings_from_env(request.cloud_url))
+    return workdir / CLOUD_FOLDER
 
 
 def run_annotate(request: AnnotateRequest) -> Path:
