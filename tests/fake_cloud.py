@@ -44,7 +44,7 @@ class Request:
 
 
 class FakeCloud:
-    def __init__(self, barcodes, slow_seconds: float = 1.5):
+    def __init__(self, barcodes, slow_seconds: float = 1.5, port: int = 0):
         self.barcodes = list(barcodes)
         self.faults = Faults()
         self.requests: list[Request] = []
@@ -54,7 +54,7 @@ class FakeCloud:
         self.models_asked: list = []
         self.slow_seconds = slow_seconds
         self._lock = threading.Lock()
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -196,3 +196,26 @@ class FakeCloud:
                 pass
 
         return Handler
+
+
+def main(argv=None):
+    """Serve on a fixed port until killed or ``--lifetime`` passes (for nf-test's module test).
+
+    Standard library only, so the host that runs nf-test needs nothing beyond python3.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--barcodes", required=True, help="text file, one barcode a line")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--lifetime", type=float, default=900.0, help="seconds before the server stops")
+    args = parser.parse_args(argv)
+    with open(args.barcodes) as handle:
+        cloud = FakeCloud([line.strip() for line in handle if line.strip()], port=args.port)
+    print(cloud.url, flush=True)
+    time.sleep(args.lifetime)
+    cloud.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -14,6 +14,7 @@ import pytest
 from cellannotate.example_data import ExampleSpec, write_example
 from conftest import BIN
 from nf_contract import REPO, Module, cli_options
+from fake_cloud import TOKEN, FakeCloud
 from test_cloupe import _converter
 
 MODULES = sorted(p.name for p in (REPO / "modules" / "local").iterdir() if (p / "main.nf").is_file())
@@ -36,7 +37,19 @@ def staged(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def cloud(staged):
+    from cellannotate.tenx_h5 import read_10x_h5
+
+    with read_10x_h5(staged / "example.h5") as m:
+        server = FakeCloud(m.barcodes)
+    yield server
+    server.close()
+
+
 INPUTS = {
+    "annotate_cloud": lambda r: {"matrix": "example.h5", "validation": "example.validation.json", "model": "auto",
+                                 "token_path": ""},
     "check_token": lambda r: {"token_path": str(r / "token")},
     "validate_matrix": lambda r: {"matrix": "example.h5"},
     "annotate_markers": lambda r: {"matrix": "example.h5", "validation": "example.validation.json", "markers_db": []},
@@ -58,20 +71,30 @@ def _stage(staged, workdir):
     os.symlink(staged / "annotations" / "Markers", workdir / "annotations" / "Markers")
 
 
-def _run(command, workdir):
+def _run(command, workdir, extra_env=None):
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
     env.pop("TENX_CLOUD_TOKEN", None)
+    env.update(extra_env or {})
     return subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=workdir, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
+def _context(name, cloud, tmp_path):
+    """ext.args and environment a module gets from conf/modules.config and Nextflow secrets."""
+    if name != "annotate_cloud":
+        return {}, {}
+    ext = {"args": f"--cloud-url {cloud.url} --job-dir {tmp_path / 'jobs'} --poll-interval 0"}
+    return ext, {"TENX_CLOUD_TOKEN": TOKEN}
+
+
 @pytest.mark.parametrize("stub", [False, True], ids=["script", "stub"])
 @pytest.mark.parametrize("name", MODULES)
-def test_module_script_produces_declared_outputs(name, stub, staged, tmp_path):
+def test_module_script_produces_declared_outputs(name, stub, staged, cloud, tmp_path):
     module = Module.load(name)
-    command, outputs = module.render(INPUTS[name](staged), stub=stub)
+    ext, env = _context(name, cloud, tmp_path)
+    command, outputs = module.render(INPUTS[name](staged), stub=stub, ext=ext)
     _stage(staged, tmp_path)
-    result = _run(command, tmp_path)
+    result = _run(command, tmp_path, env)
     assert result.returncode == 0, f"{command}\n{result.stderr}"
     for pattern, declared in zip(outputs, module.outputs):
         found = glob.glob(str(tmp_path / pattern))
@@ -81,9 +104,9 @@ def test_module_script_produces_declared_outputs(name, stub, staged, tmp_path):
 
 
 @pytest.mark.parametrize("name", MODULES)
-def test_module_uses_only_options_its_script_has(name, staged):
+def test_module_uses_only_options_its_script_has(name, staged, cloud, tmp_path):
     module = Module.load(name)
-    command, _ = module.render(INPUTS[name](staged))
+    command, _ = module.render(INPUTS[name](staged), ext=_context(name, cloud, tmp_path)[0])
     script = re.search(r"(\w+\.py)", command).group(1)
     used = set(re.findall(r"(--[a-z][a-z0-9-]*)", command))
     assert used <= cli_options(BIN / script), f"{name}: {used - cli_options(BIN / script)}"

@@ -4,7 +4,9 @@
     annotation, output assembly.
 */
 
+include { CHECK_TOKEN      } from '../modules/local/check_token/main'
 include { VALIDATE_MATRIX  } from '../modules/local/validate_matrix/main'
+include { ANNOTATE_CLOUD   } from '../modules/local/annotate_cloud/main'
 include { ANNOTATE_MARKERS } from '../modules/local/annotate_markers/main'
 include { ANNOTATE_CLOUPE  } from '../modules/local/annotate_cloupe/main'
 include { ASSEMBLE_OUTPUTS } from '../modules/local/assemble_outputs/main'
@@ -18,44 +20,54 @@ workflow ANNOTATE {
     def cloud_models = ['auto', 'human_pca_v1_beta', 'mouse_pca_v1_beta']
     def model = params.cell_annotation_model
 
-    if (model in cloud_models) {
-        error "The 10x Cloud annotation step is not available yet in this version of the pipeline; use --cell_annotation_model markers"
-    }
-
     ch_matrix = ch_samplesheet.map { meta, matrix, _cloupe -> [meta, matrix] }
     VALIDATE_MATRIX(ch_matrix)
 
-    // The species that validation found decides which models run, as in Space Ranger.
+    // The species that validation found decides which models run, as in Space Ranger; a
+    // sample may go to more than one model, so each model filters the samples it takes.
     ch_validated = ch_matrix
         .join(VALIDATE_MATRIX.out.validation)
         .map { meta, matrix, validation ->
             def report = new groovy.json.JsonSlurper().parse(validation)
             [meta + [species: report.species], matrix, validation]
         }
-        .branch { meta, _matrix, _validation ->
-            markers: model == 'markers' || (model == null && meta.species == 'mouse')
-            azimuth: meta.species == 'human'
-            none: true
-        }
+    def known_species = ['human', 'mouse']
+    ch_for_markers = ch_validated.filter { meta, _m, _v -> meta.species in known_species && (model == 'markers' || (model == null && meta.species == 'mouse')) }
+    ch_for_cloud = ch_validated.filter { meta, _m, _v -> meta.species in known_species && model in cloud_models }
+    ch_for_azimuth = ch_validated.filter { meta, _m, _v -> meta.species == 'human' && model != 'markers' }
 
-    ch_validated.azimuth.subscribe { meta, _matrix, _validation ->
+    ch_for_azimuth.subscribe { meta, _matrix, _validation ->
         error "Sample ${meta.id}: Pan-Human Azimuth (the default for human samples) is not available yet in this version; use --cell_annotation_model markers"
     }
-    ch_validated.none.subscribe { meta, _matrix, _validation ->
+    ch_validated.filter { meta, _m, _v -> !(meta.species in known_species) }.subscribe { meta, _matrix, _validation ->
         error "Sample ${meta.id}: no model applies to a ${meta.species} sample (the models are for human or mouse)"
     }
 
-    ch_markers_db = params.markers_db ? file(params.markers_db, checkIfExists: true) : []
-    ANNOTATE_MARKERS(ch_validated.markers, ch_markers_db)
+    // The token is checked once, before any upload.
+    def token_path = params.tenx_cloud_token_path ?: ''
+    def ch_checked = channel.empty()
+    if (model in cloud_models) {
+        CHECK_TOKEN(token_path)
+        ch_checked = CHECK_TOKEN.out.checked
+    }
+    ANNOTATE_CLOUD(
+        ch_for_cloud.combine(ch_checked).map { meta, matrix, validation, _checked -> [meta, matrix, validation] },
+        model ?: 'auto',
+        token_path
+    )
 
-    // One annotation folder per model; a list, so that more models can join it.
+    ch_markers_db = params.markers_db ? file(params.markers_db, checkIfExists: true) : []
+    ANNOTATE_MARKERS(ch_for_markers, ch_markers_db)
+
+    // Every model's folder for a sample, together.
     ch_annotations = ANNOTATE_MARKERS.out.annotation
-        .map { meta, folder -> [meta, [folder]] }
+        .mix(ANNOTATE_CLOUD.out.annotation)
+        .groupTuple()
 
     ch_cloupe_input = ch_samplesheet
         .map { meta, _matrix, cloupe -> [meta.id, cloupe] }
         .filter { _id, cloupe -> cloupe }
-    ch_for_cloupe = ch_validated.markers
+    ch_for_cloupe = ch_validated
         .map { meta, matrix, _validation -> [meta.id, meta, matrix] }
         .join(ch_cloupe_input)
         .map { _id, meta, matrix, cloupe -> [meta, matrix, cloupe] }
@@ -63,7 +75,7 @@ workflow ANNOTATE {
     ch_converter = params.loupe_converter ? file(params.loupe_converter, checkIfExists: true) : []
     ANNOTATE_CLOUPE(ch_for_cloupe, ch_converter)
 
-    ch_assemble = ch_validated.markers
+    ch_assemble = ch_validated
         .join(ch_annotations)
         .join(ANNOTATE_CLOUPE.out.cloupe, remainder: true)
         .map { meta, matrix, validation, annotations, cloupe -> [meta, matrix, validation, annotations, cloupe ?: []] }

@@ -1,0 +1,40 @@
+process ANNOTATE_CLOUD {
+    tag "${meta.id}"
+    label 'process_low'
+
+    conda "${moduleDir}/environment.yml"
+    container "cellannotate/cellannotate:0.1.0"
+    // The token arrives as the secret TENX_CLOUD_TOKEN (set in conf/modules.config) or as a
+    // path given as a value, never staged into the work directory.
+
+    input:
+    tuple val(meta), path(matrix), path(validation)
+    val model
+    val token_path
+
+    output:
+    tuple val(meta), path("10x_Cloud"), emit: annotation
+    tuple val("${task.process}"), val('cellannotate'), eval("python -c 'import cellannotate; print(cellannotate.__version__)'"), topic: versions, emit: versions_cellannotate
+
+    when:
+    task.ext.when == null || task.ext.when
+
+    script:
+    def args = task.ext.args ?: ''
+    def token_arg = token_path ? "--tenx-cloud-token-path '${token_path}'" : ''
+    """
+    annotate_cloud.py \\
+        --matrix ${matrix} \\
+        --validation ${validation} \\
+        --cell-annotation-model ${model} \\
+        ${token_arg} \\
+        --outdir . \\
+        ${args}
+    """
+
+    stub:
+    """
+    mkdir 10x_Cloud
+    touch 10x_Cloud/cell_types.csv 10x_Cloud/model.json 10x_Cloud/cell_annotation_results.json.gz
+    """
+}
