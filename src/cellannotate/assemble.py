@@ -28,7 +28,7 @@ import pandas as pd
 
 from cellannotate import __version__
 from cellannotate.atomic import atomic_directory
-from cellannotate.celltypes import UNASSIGNED, CellTypeTable
+from cellannotate.celltypes import EMBEDDING_NAME, UNASSIGNED, CellTypeTable
 from cellannotate.diffexp import differential_expression
 from cellannotate.errors import OutputError
 from cellannotate.h5ad import write_h5ad
@@ -109,7 +109,9 @@ def assemble_outputs(
         summary["warnings"] = validation.warnings
         summary["unassigned_label"] = UNASSIGNED
         log.info("writing %s.h5ad", sample_id)
-        write_h5ad(staging / f"{sample_id}.h5ad", sample_id, matrix, tables, validation)
+        embeddings = {f"X_{t.model.lower()}_embedding": np.load(Path(f) / EMBEDDING_NAME, mmap_mode="r")
+                      for f, t in zip(annotation_dirs, tables) if (Path(f) / EMBEDDING_NAME).exists()}
+        write_h5ad(staging / f"{sample_id}.h5ad", sample_id, matrix, tables, validation, embeddings)
         (staging / REPORT_HTML).write_text(render_report(sample_id, validation, sections), encoding="utf-8")
         if cloupe is not None:
             shutil.copyfile(cloupe, staging / CLOUPE_OUT)

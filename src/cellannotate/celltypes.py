@@ -1,8 +1,8 @@
 """Per-cell labels from one model: the object every annotation step returns.
 
 A :class:`CellTypeTable` is what crosses step boundaries. Each annotation step writes
-one as a folder (``cell_types.csv``, ``model.json`` and, when the model has one, a 2-D
-``projection.npy`` for plotting); output assembly reads them back.
+one as a folder (``cell_types.csv``, ``model.json`` and, when the model has them, a 2-D
+``projection.npy`` for plotting and an ``embedding.npy``); output assembly reads them back.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from cellannotate.errors import OutputError
 UNASSIGNED = "Unassigned"
 LABEL_COLUMNS = ("broad_cell_type", "coarse_cell_type", "fine_cell_type")
 CSV_NAME, MODEL_NAME, PROJECTION_NAME = "cell_types.csv", "model.json", "projection.npy"
+# A model's full per-cell embedding (Azimuth's ``dense_3``), kept for the .h5ad's ``obsm``.
+EMBEDDING_NAME = "embedding.npy"
 
 
 @dataclass

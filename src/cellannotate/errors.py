@@ -40,9 +40,3 @@ class OutputError(CellAnnotateError):
     """Outputs could not be written."""
 
     exit_code = 7
-
-
-class NotAvailableError(CellAnnotateError):
-    """A step that this version does not provide yet."""
-
-    exit_code = 8

@@ -52,6 +52,8 @@ class ExampleSpec:
     kind: str = "segmented"
     median_counts: float = 400.0
     seed: int = 0
+    # Real symbols for the background genes (e.g. a model's gene panel), else GENE00001, ...
+    filler_genes: tuple = ()
 
     def __post_init__(self):
         if self.species not in SPECIES:
@@ -67,7 +69,8 @@ class ExampleSpec:
 
 def _symbols(spec: ExampleSpec) -> list[str]:
     named = HOUSEKEEPING + [g for markers in CELL_TYPE_MARKERS.values() for g in markers]
-    filler = [f"GENE{i:05d}" for i in range(1, spec.n_genes - len(named) + 1)]
+    real = [g for g in spec.filler_genes if g not in set(named)]
+    filler = (real + [f"GENE{i:05d}" for i in range(1, spec.n_genes + 1)])[: spec.n_genes - len(named)]
     symbols = named + filler
     if spec.species == "mouse":
         symbols = [s[0] + s[1:].lower() for s in symbols]

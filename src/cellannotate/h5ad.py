@@ -75,15 +75,28 @@ def _write_counts(group: h5py.Group, matrix: TenxMatrix, ge: np.ndarray, chunk_c
     x.create_dataset("indptr", data=indptr)
 
 
+def _write_array(group: h5py.Group, key: str, values: np.ndarray, chunk_cells: int) -> None:
+    """A dense array (e.g. memory-mapped), copied chunk by chunk, as anndata encodes arrays."""
+    out = group.create_dataset(key, shape=values.shape, dtype=np.float32, compression="gzip",
+                               chunks=(min(max(len(values), 1), 4096), values.shape[1]) if values.size else None)
+    out.attrs.update({"encoding-type": "array", "encoding-version": "0.2.0"})
+    for start in range(0, len(values), chunk_cells):
+        out[start:start + chunk_cells] = values[start:start + chunk_cells]
+
+
 def write_h5ad(
     path: Path,
     sample_id: str,
     matrix: TenxMatrix,
     tables: list[CellTypeTable],
     validation: ValidationReport,
+    embeddings: dict | None = None,
     chunk_cells: int = DEFAULT_CHUNK_CELLS,
 ) -> None:
-    """Write the AnnData file atomically with memory bounded by one chunk of cells."""
+    """Write the AnnData file atomically with memory bounded by one chunk of cells.
+
+    ``embeddings`` (obsm key -> ``(n_cells, d)`` array, e.g. memory-mapped) go to ``obsm`` too.
+    """
     ge = np.flatnonzero(matrix.features.gene_expression)
     uns = {
         "cellannotate": {
@@ -102,6 +115,8 @@ def write_h5ad(
         write_elem(h5, "var", _var(matrix, ge))
         _write_counts(h5, matrix, ge, chunk_cells)
         write_elem(h5, "obsm", obsm)
+        for key, values in (embeddings or {}).items():
+            _write_array(h5["obsm"], key, values, chunk_cells)
         write_elem(h5, "uns", uns)
         for empty in ("layers", "varm", "obsp", "varp"):
             write_elem(h5, empty, {})

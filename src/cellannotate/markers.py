@@ -34,6 +34,7 @@ from cellannotate.celltypes import UNASSIGNED, CellTypeTable
 from cellannotate.errors import ModelError
 from cellannotate.marker_db import MarkerDatabase, Signature, load_marker_database
 from cellannotate.normalize import log_normalize
+from cellannotate.projection import pca_2d
 from cellannotate.tenx_h5 import DEFAULT_CHUNK_CELLS, TenxMatrix
 
 log = logging.getLogger(__name__)
@@ -94,16 +95,6 @@ def _best_two(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     second = np.where(first == top2[:, 0], top2[:, 1], top2[:, 0])
     rows = np.arange(len(scores))
     return first, scores[rows, first], scores[rows, second]
-
-
-def _projection(scores: np.ndarray) -> np.ndarray:
-    """First two principal components of the coarse scores."""
-    centred = scores - scores.mean(axis=0)
-    if centred.shape[1] < 2:
-        return np.column_stack([centred[:, 0] if centred.shape[1] else np.zeros(len(scores)), np.zeros(len(scores))])
-    cov = centred.T @ centred / max(len(scores) - 1, 1)
-    _, vectors = np.linalg.eigh(cov)
-    return (centred @ vectors[:, ::-1][:, :2]).astype(np.float32)
 
 
 def annotate_markers(
@@ -186,7 +177,7 @@ def annotate_markers(
         fine=fine_label,
         confidence=np.clip(confidence, 0.0, 1.0),
         extra={"score": np.round(best_score, 4), "margin": np.round(best_score - second_score, 4)},
-        projection=_projection(coarse_scores),
+        projection=pca_2d(coarse_scores),
         info={
             "model_name": "markers",
             "model_version": "1",

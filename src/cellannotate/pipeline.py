@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cellannotate.assemble import CLOUPE_OUT, assemble_outputs
+from cellannotate.azimuth import MODEL as AZIMUTH
+from cellannotate.azimuth import annotate_azimuth_file
 from cellannotate.azimuth_model import locate_model
 from cellannotate.cloud_annotate import MODEL as CLOUD_FOLDER
 from cellannotate.cloud_annotate import annotate_cloud, check_cloud_request, settings_from_env
 from cellannotate.cloupe import annotate_cloupe, check_cloupe
-from cellannotate.errors import ModelError, NotAvailableError
+from cellannotate.errors import ModelError
 from cellannotate.markers import MODEL as MARKERS_FOLDER
 from cellannotate.markers import annotate_markers_file
 from cellannotate.models import ANNOTATION_MODELS, CLOUD_MODELS, MARKERS
@@ -31,7 +33,7 @@ from cellannotate.validation import ValidationReport, validate_matrix
 
 log = logging.getLogger(__name__)
 
-AZIMUTH, CLOUD = "Azimuth", CLOUD_FOLDER
+CLOUD = CLOUD_FOLDER
 
 
 @dataclass(frozen=True)
@@ -79,11 +81,8 @@ def _run_model(model: str, request: AnnotateRequest, report: ValidationReport, w
         annotate_markers_file(request.matrix, report.species, workdir, request.markers_db)
         return workdir / MARKERS_FOLDER
     if model == AZIMUTH:
-        weights = locate_model(request.azimuth_model)
-        raise NotAvailableError(
-            f"Pan-Human Azimuth (the default for human samples) found its weights ({weights}) but its engine is "
-            "not available yet in this version; pass --cell-annotation-model markers for the offline markers model"
-        )
+        annotate_azimuth_file(request.matrix, report.species, workdir, request.azimuth_model)
+        return workdir / AZIMUTH
     token = read_token(request.tenx_cloud_token_path)
     annotate_cloud(request.matrix, report, request.cell_annotation_model, token, workdir, settings_from_env(request.cloud_url))
     return workdir / CLOUD_FOLDER

@@ -1,0 +1,195 @@
+"""Pan-Human Azimuth, run locally: stream the matrix, predict, calibrate, label.
+
+The same steps as panhumanpy 1.0.0 (``AzimuthNN``), chunk by chunk of cells so memory is
+bounded by the chunk, and without TensorFlow:
+
+1. normalise: if the first 100 cells hold whole numbers, scale each cell to 10,000 over all
+   gene-expression features and take log1p (otherwise the values are taken as normalised);
+2. align to the model's 5,055-gene panel by exact symbol (a symbol that occurs twice uses
+   its last column, as panhumanpy's lookup does; missing genes are zeros);
+3. predict the eight hierarchy heads and the ``dense_3`` embedding (:mod:`keras_archive`);
+4. calibrate each head: entropy of the softmax, logits recovered from it, two-parameter
+   temperature scaling with the shipped calibrators;
+5. label (:mod:`azimuth_labels`) and map the fine label to the Cell Ontology.
+
+``engine="panhumanpy"`` runs panhumanpy itself instead (TensorFlow needed), for reference.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cellannotate.azimuth_assets import EMBEDDING_LAYER, HEAD_SIZES, PANEL_SIZE, AzimuthAssets, load_assets
+from cellannotate.azimuth_labels import NO_MATCH, OUTPUT_COLUMNS, Labeller
+from cellannotate.azimuth_model import MODEL_VERSION, locate_model
+from cellannotate.celltypes import EMBEDDING_NAME, UNASSIGNED, CellTypeTable
+from cellannotate.errors import ModelError
+from cellannotate.keras_archive import KerasModel
+from cellannotate.projection import pca_2d
+from cellannotate.species import HUMAN
+from cellannotate.tenx_h5 import TenxMatrix
+
+log = logging.getLogger(__name__)
+
+MODEL = "Azimuth"
+CHUNK_CELLS = 8192                 # panhumanpy's evaluation batch size
+NORM_CHECK_CELLS = 100             # panhumanpy's norm_check_batch_size
+LOW_OVERLAP = 0.20
+ENGINES = ("numpy", "panhumanpy")
+
+
+def load_model(path: Path) -> KerasModel:
+    """The inference model, checked against the v1 signature."""
+    model = KerasModel.load(path)
+    if model.input_size() != PANEL_SIZE:
+        raise ModelError(f"Azimuth model {path} takes {model.input_size()} genes; the v1 panel has {PANEL_SIZE}")
+    if tuple(model.output_sizes()) != HEAD_SIZES:
+        raise ModelError(f"Azimuth model {path} has heads of sizes {model.output_sizes()}, not the v1 {list(HEAD_SIZES)}")
+    if EMBEDDING_LAYER not in model.layers:
+        raise ModelError(f"Azimuth model {path} has no {EMBEDDING_LAYER} embedding layer")
+    return model
+
+
+class PanelAligner:
+    """Normalise CSR counts and lay them out as the dense model input."""
+
+    def __init__(self, symbols: np.ndarray, panel: list):
+        position = {gene: i for i, gene in enumerate(panel)}
+        last = {symbol: column for column, symbol in enumerate(symbols.astype(str))}
+        self.to_panel = np.full(len(symbols), -1, dtype=np.int64)
+        for symbol, column in last.items():
+            if symbol in position:
+                self.to_panel[column] = position[symbol]
+        self.n_panel = len(panel)
+        self.overlap = len(set(last) & set(position)) / len(panel)
+        self.normalise: bool | None = None
+
+    def __call__(self, counts) -> np.ndarray:
+        if self.normalise is None:
+            head = counts[:NORM_CHECK_CELLS].data
+            self.normalise = bool(np.all(np.floor(head) == head))
+        x = counts.astype(np.float64)
+        if self.normalise:
+            totals = np.asarray(x.sum(axis=1)).ravel()
+            totals[totals == 0] = 1
+            x = x.multiply((10000 / totals)[:, None]).tocsr()
+            x.data = np.log1p(x.data)
+        coo = x.tocoo()
+        target = self.to_panel[coo.col]
+        keep = target >= 0
+        dense = np.zeros((x.shape[0], self.n_panel), dtype=np.float32)
+        dense[coo.row[keep], target[keep]] = coo.data[keep]
+        return dense
+
+
+def calibrate(probabilities: np.ndarray, calibrator: KerasModel) -> np.ndarray:
+    """panhumanpy's entropy-informed temperature scaling of one head's softmax."""
+    clipped = np.clip(probabilities, np.float32(1e-8), np.float32(1.0))
+    logs = np.log(clipped)
+    entropy = -np.sum(clipped * logs, axis=1).reshape(-1, 1)
+    logits = logs - logs.mean(axis=1, keepdims=True)
+    return calibrator.predict(logits, entropy)[0]
+
+
+def run_numpy(matrix: TenxMatrix, model_path: Path, embedding_path: Path, chunk_cells: int = CHUNK_CELLS) -> dict:
+    """Label every cell; the embedding goes to ``embedding_path`` (.npy) as it is computed."""
+    assets = load_assets()
+    model = load_model(model_path)
+    ge = np.flatnonzero(matrix.features.gene_expression)
+    aligner = _aligner(matrix.features.names[ge], assets)
+    labeller = Labeller(assets)
+    columns = {name: [] for name in OUTPUT_COLUMNS}
+    embedding = None
+    for chunk in matrix.iter_chunks(chunk_cells, features=ge):
+        *heads, embedded = model.predict(aligner(chunk.counts), want=(EMBEDDING_LAYER,))
+        if embedding is None:
+            embedding = np.lib.format.open_memmap(embedding_path, mode="w+", dtype=np.float32,
+                                                  shape=(matrix.n_cells, embedded.shape[1]))
+        embedding[chunk.start:chunk.stop] = embedded
+        classes = np.column_stack([np.argmax(h, axis=1) for h in heads])
+        calibrated = [calibrate(h, c) for h, c in zip(heads, assets.calibrators)]
+        top = np.column_stack([c.max(axis=1) for c in calibrated])
+        for name, values in labeller.label(classes, calibrated, top).items():
+            columns[name].append(values)
+    if embedding is not None:
+        embedding.flush()
+    out = {name: np.concatenate(parts) if parts else np.array([], dtype=object) for name, parts in columns.items()}
+    out["normalised_here"] = aligner.normalise
+    return out
+
+
+def _aligner(symbols: np.ndarray, assets: AzimuthAssets) -> PanelAligner:
+    aligner = PanelAligner(symbols, assets.panel)
+    log.info("Azimuth: %d of %d panel genes in the matrix (%.0f%%)",
+             round(aligner.overlap * PANEL_SIZE), PANEL_SIZE, 100 * aligner.overlap)
+    if aligner.overlap < LOW_OVERLAP:
+        log.warning("only %.1f%% of the Azimuth gene panel is in the matrix (under 20%%): labels may be unreliable; "
+                    "the panel needs gene symbols of a whole-transcriptome assay", 100 * aligner.overlap)
+    return aligner
+
+
+def ontology_columns(fine: np.ndarray, assets: AzimuthAssets) -> dict:
+    """Cell Ontology label and id of each fine label ('unmapped' where the map has none)."""
+    labels = pd.Series(fine, dtype=object)
+    names = dict(zip(assets.ontology["Annotation_Label"], assets.ontology["CL_Label"]))
+    ids = dict(zip(assets.ontology["Annotation_Label"], assets.ontology["CL_ID"]))
+    return {"azimuth_fine_CL": labels.map(names).fillna("unmapped").to_numpy(object),
+            "azimuth_fine_CL_ID": labels.map(ids).fillna("unmapped").to_numpy(object)}
+
+
+def _space_ranger_label(values: np.ndarray) -> np.ndarray:
+    """panhumanpy's labels, with its 'no match' (``'False'``) and missing ones as Unassigned."""
+    out = values.astype(object).copy()
+    out[pd.isna(out) | (out == NO_MATCH)] = UNASSIGNED
+    return out
+
+
+def build_table(matrix: TenxMatrix, columns: dict, embedding: np.ndarray, info: dict) -> CellTypeTable:
+    assets = load_assets()
+    broad, coarse, fine = (_space_ranger_label(columns[f"azimuth_{level}"]) for level in ("broad", "medium", "fine"))
+    assigned = coarse != UNASSIGNED
+    confidence = np.where(assigned, columns["final_level_confidence"].astype(float), np.nan)
+    extra = {name: columns[name] for name in OUTPUT_COLUMNS}
+    extra["final_level_confidence"] = np.round(columns["final_level_confidence"].astype(float), 6)
+    extra.update(ontology_columns(columns["azimuth_fine"], assets))
+    return CellTypeTable(
+        model=MODEL, barcodes=matrix.barcodes, broad=broad, coarse=coarse, fine=fine,
+        confidence=confidence, extra=extra, projection=pca_2d(embedding), info=info,
+    )
+
+
+def annotate_azimuth_file(matrix_path: Path, species: str, outdir: Path, model_path: Path | None = None,
+                          engine: str = "numpy", chunk_cells: int = CHUNK_CELLS) -> CellTypeTable:
+    """Annotate a human matrix and write ``outdir/Azimuth`` (labels, model.json, embedding.npy)."""
+    if species != HUMAN:
+        raise ModelError(f"Pan-Human Azimuth is a human model and this sample is {species}: use "
+                         "--cell-annotation-model markers (offline) or a 10x Cloud model")
+    if engine not in ENGINES:
+        raise ModelError(f"unknown Azimuth engine {engine!r}; use one of {', '.join(ENGINES)}")
+    model_path = locate_model(model_path)
+    Path(outdir).mkdir(parents=True, exist_ok=True)
+    with TenxMatrix(matrix_path) as matrix, tempfile.TemporaryDirectory(prefix=".azimuth-", dir=outdir) as tmp:
+        embedding_path = Path(tmp) / EMBEDDING_NAME
+        if engine == "numpy":
+            columns = run_numpy(matrix, model_path, embedding_path, chunk_cells)
+        else:
+            from cellannotate.azimuth_reference import run_panhumanpy
+
+            columns = run_panhumanpy(matrix, model_path, embedding_path)
+        embedding = np.load(embedding_path, mmap_mode="r")
+        info = {
+            "model_name": "Pan-Human Azimuth", "model_version": MODEL_VERSION, "engine": engine,
+            "weights": model_path.name, "log_normalised_here": columns.pop("normalised_here"),
+            "embedding_layer": EMBEDDING_LAYER, "embedding_dimensions": int(embedding.shape[1]),
+            "projection_name": "PCA of the Azimuth embedding",
+            "report": {"model": "Pan-Human Azimuth v1 (panhumanpy 1.0.0 tables)", "engine": engine},
+        }
+        table = build_table(matrix, columns, embedding, info)
+        table.write(Path(outdir) / MODEL, extra_files={EMBEDDING_NAME: embedding_path})
+        del embedding
+    return table

@@ -1,0 +1,244 @@
+"""Run a saved Keras 3 model (``.keras`` archive) with numpy, without TensorFlow.
+
+A ``.keras`` file is a zip archive of ``config.json`` (the layer graph) and
+``model.weights.h5`` (each layer's variables under ``layers/<snake_case class>[_k]/vars``,
+numbered in the order of the model's layers). Panhumanpy's models are feed-forward
+networks, so a handful of layer types covers them; TensorFlow (1.7 GB, numpy<2) is not
+needed to apply them. Any other layer is refused by name, never guessed at.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from cellannotate.errors import ModelError
+
+
+def _softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _gelu(x):
+    from scipy.special import erf
+
+    return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0))).astype(x.dtype)
+
+
+ACTIVATIONS = {
+    "linear": lambda x: x,
+    "relu": lambda x: np.maximum(x, 0, out=x),
+    "sigmoid": lambda x: (1.0 / (1.0 + np.exp(-x))).astype(x.dtype),
+    "tanh": np.tanh,
+    "softmax": _softmax,
+    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
+    "selu": lambda x: (1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(np.minimum(x, 0)))).astype(x.dtype),
+    "swish": lambda x: (x / (1.0 + np.exp(-x))).astype(x.dtype),
+    "silu": lambda x: (x / (1.0 + np.exp(-x))).astype(x.dtype),
+    "gelu": _gelu,
+}
+# Layers that only act while training.
+IDENTITY_LAYERS = {"Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization"}
+
+
+def _snake_case(name: str) -> str:
+    """Keras's name for a layer's weights group, from its class name."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _activation(spec, layer: str):
+    name = spec if isinstance(spec, str) or spec is None else spec.get("config", {}).get("name")
+    name = name or "linear"
+    if name not in ACTIVATIONS:
+        raise ModelError(f"layer {layer} uses the activation {name!r}, which this engine does not implement")
+    return ACTIVATIONS[name]
+
+
+@dataclass
+class Layer:
+    name: str
+    kind: str
+    config: dict
+    weights: list
+    inputs: list          # names of the layers feeding this one
+
+    def __call__(self, *xs):
+        kind, cfg, w = self.kind, self.config, self.weights
+        if kind == "Dense":
+            y = xs[0] @ w[0]
+            if cfg.get("use_bias", True):
+                y += w[1]
+            return _activation(cfg.get("activation"), self.name)(y)
+        if kind == "Activation":
+            return _activation(cfg.get("activation"), self.name)(xs[0].copy())
+        if kind in IDENTITY_LAYERS:
+            return xs[0]
+        if kind == "BatchNormalization":
+            gamma, beta, mean, var = self._norm_params(4)
+            return (xs[0] - mean) / np.sqrt(var + cfg.get("epsilon", 1e-3)) * gamma + beta
+        if kind == "LayerNormalization":
+            gamma, beta = self._norm_params(2)
+            mean = xs[0].mean(axis=-1, keepdims=True)
+            var = xs[0].var(axis=-1, keepdims=True)
+            return (xs[0] - mean) / np.sqrt(var + cfg.get("epsilon", 1e-3)) * gamma + beta
+        if kind == "Concatenate":
+            return np.concatenate(xs, axis=cfg.get("axis", -1))
+        if kind == "Add":
+            return np.sum(xs, axis=0)
+        raise AssertionError(kind)
+
+    def _norm_params(self, count):
+        """gamma/beta (and moving mean/variance) in Keras's order, with absent ones neutral."""
+        cfg, w = self.config, list(self.weights)
+        gamma = w.pop(0) if cfg.get("scale", True) else 1.0
+        beta = w.pop(0) if cfg.get("center", True) else 0.0
+        return (gamma, beta, *w[: count - 2])
+
+
+SUPPORTED = {"InputLayer", "Dense", "Activation", "BatchNormalization", "LayerNormalization", "Concatenate", "Add"} | IDENTITY_LAYERS
+
+
+class KerasModel:
+    """A feed-forward Keras model as numpy arrays; ``predict`` returns the model's outputs."""
+
+    def __init__(self, layers: dict, inputs: list, outputs: list, dtype=np.float32):
+        self.layers, self.inputs, self.outputs, self.dtype = layers, inputs, outputs, dtype
+
+    @classmethod
+    def load(cls, path: Path, custom: dict | None = None) -> "KerasModel":
+        """Read ``path``; ``custom`` maps extra class names to callables ``f(weights, *inputs)``."""
+        try:
+            with zipfile.ZipFile(path) as archive:
+                config = json.loads(archive.read("config.json"))
+                weights_bytes = archive.read("model.weights.h5")
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+            raise ModelError(f"{path} is not a readable .keras archive: {exc}") from None
+        try:
+            with h5py.File(io.BytesIO(weights_bytes), "r") as weights:
+                return cls._build(path, config, weights, custom or {})
+        except OSError as exc:
+            raise ModelError(f"{path}: the weights file inside is unreadable: {exc}") from None
+
+    @classmethod
+    def _build(cls, path, config, weights, custom):
+        kind = config.get("class_name")
+        body = config.get("config", {})
+        specs = body.get("layers", [])
+        if kind not in ("Functional", "Sequential", "Model") or not specs:
+            raise ModelError(f"{path}: only Functional and Sequential Keras models can be run without TensorFlow, not {kind}")
+        used: dict[str, int] = {}
+        layers, previous = {}, None
+        for spec in specs:
+            layer_kind = spec["class_name"]
+            name = spec.get("name") or spec["config"]["name"]
+            if layer_kind not in SUPPORTED and layer_kind not in custom:
+                raise ModelError(f"{path}: layer {name} is a {layer_kind}, which this engine does not implement "
+                                 "(use the panhumanpy engine)")
+            group = _snake_case(layer_kind)
+            used[group] = used.get(group, -1) + 1
+            group = group if used[group] == 0 else f"{group}_{used[group]}"
+            vars_group = weights.get(f"layers/{group}/vars")
+            if vars_group is not None and vars_group.attrs.get("name", name) != name:
+                raise ModelError(f"{path}: weights group {group} belongs to {vars_group.attrs['name']}, not {name}")
+            arrays = [np.asarray(vars_group[str(i)]) for i in range(len(vars_group))] if vars_group is not None else []
+            if kind == "Sequential":
+                inputs = [previous] if previous else []
+            else:
+                inputs = [h[0] for h in _inbound(spec)]
+            if layer_kind in custom:
+                layer = _Custom(name, layer_kind, spec.get("config", {}), arrays, inputs, custom[layer_kind])
+            else:
+                layer = Layer(name, layer_kind, spec.get("config", {}), arrays, inputs)
+            layers[name] = layer
+            previous = name
+        if kind == "Sequential":
+            first = next(iter(layers.values()))
+            if first.kind != "InputLayer":
+                raise ModelError(f"{path}: the Sequential model was saved unbuilt (no input layer)")
+            return cls(layers, [first.name], [previous])
+        ins = [entry[0] for entry in _as_list(body.get("input_layers"))]
+        outs = [entry[0] for entry in _as_list(body.get("output_layers"))]
+        return cls(layers, ins, outs)
+
+    def input_size(self, index: int = 0) -> int | None:
+        shape = self.layers[self.inputs[index]].config.get("batch_shape") or self.layers[self.inputs[index]].config.get("batch_input_shape")
+        return shape[-1] if shape else None
+
+    def output_sizes(self) -> list[int]:
+        return [self._units(name) for name in self.outputs]
+
+    def _units(self, name):
+        layer = self.layers[name]
+        if layer.kind == "Dense":
+            return layer.weights[0].shape[1]
+        return self._units(layer.inputs[0]) if layer.inputs else None
+
+    def predict(self, *inputs, want: tuple = ()) -> list[np.ndarray]:
+        """Outputs of the model (then of the layers named in ``want``) for the given inputs."""
+        values = {name: np.asarray(x, dtype=self.dtype) for name, x in zip(self.inputs, inputs)}
+        targets = list(self.outputs) + list(want)
+        for name in want:
+            if name not in self.layers:
+                raise ModelError(f"the model has no layer named {name}")
+        needed = self._needed(targets)
+        for name, layer in self.layers.items():
+            if name in values or name not in needed:
+                continue
+            values[name] = layer(*(values[i] for i in layer.inputs))
+        return [values[name] for name in targets]
+
+    def _needed(self, targets):
+        needed, stack = set(), list(targets)
+        while stack:
+            name = stack.pop()
+            if name not in needed:
+                needed.add(name)
+                stack.extend(self.layers[name].inputs)
+        return needed
+
+
+@dataclass
+class _Custom(Layer):
+    function: object = None
+
+    def __call__(self, *xs):
+        return self.function(self.weights, *xs)
+
+
+def _as_list(entries):
+    """``input_layers`` is one ``[name, 0, 0]`` or a list of them."""
+    if not entries:
+        return []
+    return [entries] if isinstance(entries[0], str) else entries
+
+
+def _inbound(spec) -> list:
+    """``[layer, node, tensor]`` of each input of a Functional layer (Keras 3 and Keras 2 forms)."""
+    history = []
+
+    def walk(value):
+        if isinstance(value, dict):
+            if value.get("class_name") == "__keras_tensor__":
+                history.append(value["config"]["keras_history"])
+                return
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            if len(value) >= 3 and isinstance(value[0], str) and isinstance(value[1], int):
+                history.append(value)
+                return
+            for item in value:
+                walk(item)
+
+    walk(spec.get("inbound_nodes", []))
+    return history
