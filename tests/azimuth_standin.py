@@ -119,10 +119,11 @@ def write_standin_model(path: Path, seed: int = 0, panel_size: int = PANEL_SIZE,
             vars_group.attrs["name"] = spec["name"]
             for i, array in enumerate(groups[spec["name"]]):
                 vars_group.create_dataset(str(i), data=array)
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("metadata.json", json.dumps({"keras_version": "3.4.1", "date_saved": "2026-11-24@00:00:00"}))
-        archive.writestr("config.json", json.dumps(config))
-        archive.writestr("model.weights.h5", buffer.getvalue())
+    members = {"metadata.json": json.dumps({"keras_version": "3.4.1", "date_saved": "2026-11-24@00:00:00"}),
+               "config.json": json.dumps(config), "model.weights.h5": buffer.getvalue()}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():   # fixed dates: the same seed gives the same bytes
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), data, zipfile.ZIP_DEFLATED)
     return Path(path)
 
 
@@ -130,3 +131,11 @@ def _keras_group(kind: str, counters: dict) -> str:
     base = {"InputLayer": "input_layer", "Dense": "dense", "Dropout": "dropout"}.get(kind, kind.lower())
     counters[base] = counters.get(base, -1) + 1
     return base if counters[base] == 0 else f"{base}_{counters[base]}"
+
+
+if __name__ == "__main__":
+    # The copy in assets/test_data (for the Nextflow test profile and nf-test) is made with:
+    #   python tests/azimuth_standin.py assets/test_data/azimuth_standin_v1.keras
+    import sys
+
+    print(write_standin_model(Path(sys.argv[1])))

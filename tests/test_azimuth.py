@@ -207,3 +207,12 @@ def test_annotate_runs_azimuth_by_default_for_human_and_puts_the_embedding_in_h5
 def test_unknown_engine_is_refused(standin, panel_matrix, tmp_path):
     with pytest.raises(ModelError, match="unknown Azimuth engine"):
         annotate_azimuth_file(panel_matrix, "human", tmp_path, standin, engine="onnx")
+
+
+def test_the_standin_shipped_for_nextflow_tests_is_the_generated_one(standin):
+    from conftest import REPO
+
+    shipped, fresh = load_model(REPO / "assets" / "test_data" / "azimuth_standin_v1.keras"), load_model(standin)
+    x = np.random.default_rng(1).random((5, PANEL_SIZE), dtype=np.float32)
+    for a, b in zip(shipped.predict(x), fresh.predict(x)):
+        np.testing.assert_array_equal(a, b)

@@ -53,6 +53,8 @@ INPUTS = {
     "check_token": lambda r: {"token_path": str(r / "token")},
     "validate_matrix": lambda r: {"matrix": "example.h5"},
     "annotate_markers": lambda r: {"matrix": "example.h5", "validation": "example.validation.json", "markers_db": []},
+    "annotate_azimuth": lambda r: {"matrix": "example.h5", "validation": "example.validation.json",
+                                   "azimuth_model": "azimuth_standin_v1.keras"},
     "annotate_cloupe": lambda r: {"matrix": "example.h5", "cloupe": "sample.cloupe",
                                   "annotations": ["annotations/Markers"], "loupe_converter": "louper"},
     "assemble_outputs": lambda r: {"matrix": "example.h5", "validation": "example.validation.json",
@@ -67,6 +69,7 @@ def test_every_module_has_a_contract_case():
 def _stage(staged, workdir):
     for name in ("example.h5", "example.validation.json", "sample.cloupe", "louper"):
         os.symlink(staged / name, workdir / name)
+    os.symlink(REPO / "assets" / "test_data" / "azimuth_standin_v1.keras", workdir / "azimuth_standin_v1.keras")
     (workdir / "annotations").mkdir()
     os.symlink(staged / "annotations" / "Markers", workdir / "annotations" / "Markers")
 
@@ -136,3 +139,12 @@ def test_cloupe_module_without_converter_writes_no_cloupe(staged, tmp_path):
     assert result.returncode == 0, result.stderr
     assert not glob.glob(str(tmp_path / outputs[0]))
     assert "cell_types_loupe.csv" in result.stderr
+
+
+def test_every_module_names_an_image_that_build_sh_builds():
+    version = re.search(r'^version = "(.+)"', (REPO / "pyproject.toml").read_text(), re.M).group(1)
+    built = {tag.replace("${version}", version)
+             for tag in re.findall(r'-t "([^"]+)"', (REPO / "containers" / "build.sh").read_text())}
+    for name in MODULES:
+        image = re.search(r'container "([^"]+)"', (REPO / "modules" / "local" / name / "main.nf").read_text()).group(1)
+        assert image in built, f"{name}: {image} is not built by containers/build.sh ({sorted(built)})"

@@ -7,6 +7,7 @@
 include { CHECK_TOKEN      } from '../modules/local/check_token/main'
 include { VALIDATE_MATRIX  } from '../modules/local/validate_matrix/main'
 include { ANNOTATE_CLOUD   } from '../modules/local/annotate_cloud/main'
+include { ANNOTATE_AZIMUTH } from '../modules/local/annotate_azimuth/main'
 include { ANNOTATE_MARKERS } from '../modules/local/annotate_markers/main'
 include { ANNOTATE_CLOUPE  } from '../modules/local/annotate_cloupe/main'
 include { ASSEMBLE_OUTPUTS } from '../modules/local/assemble_outputs/main'
@@ -36,9 +37,6 @@ workflow ANNOTATE {
     ch_for_cloud = ch_validated.filter { meta, _m, _v -> meta.species in known_species && model in cloud_models }
     ch_for_azimuth = ch_validated.filter { meta, _m, _v -> meta.species == 'human' && model != 'markers' }
 
-    ch_for_azimuth.subscribe { meta, _matrix, _validation ->
-        error "Sample ${meta.id}: Pan-Human Azimuth (the default for human samples) is not available yet in this version; use --cell_annotation_model markers"
-    }
     ch_validated.filter { meta, _m, _v -> !(meta.species in known_species) }.subscribe { meta, _matrix, _validation ->
         error "Sample ${meta.id}: no model applies to a ${meta.species} sample (the models are for human or mouse)"
     }
@@ -56,12 +54,16 @@ workflow ANNOTATE {
         token_path
     )
 
+    ch_azimuth_model = params.azimuth_model ? file(params.azimuth_model, checkIfExists: true) : []
+    ANNOTATE_AZIMUTH(ch_for_azimuth, ch_azimuth_model)
+
     ch_markers_db = params.markers_db ? file(params.markers_db, checkIfExists: true) : []
     ANNOTATE_MARKERS(ch_for_markers, ch_markers_db)
 
     // Every model's folder for a sample, together.
     ch_annotations = ANNOTATE_MARKERS.out.annotation
         .mix(ANNOTATE_CLOUD.out.annotation)
+        .mix(ANNOTATE_AZIMUTH.out.annotation)
         .groupTuple()
 
     ch_cloupe_input = ch_samplesheet
