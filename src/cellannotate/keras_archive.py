@@ -49,7 +49,7 @@ ACTIVATIONS = {
 IDENTITY_LAYERS = {"Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization"}
 
 
-def _snake_case(name: str) -> str:
+def snake_case(name: str) -> str:
     """Keras's name for a layer's weights group, from its class name."""
     name = re.sub(r"\W+", "", name)
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
@@ -144,7 +144,7 @@ class KerasModel:
             if layer_kind not in SUPPORTED and layer_kind not in custom:
                 raise ModelError(f"{path}: layer {name} is a {layer_kind}, which this engine does not implement "
                                  "(use the panhumanpy engine)")
-            group = _snake_case(layer_kind)
+            group = snake_case(layer_kind)
             used[group] = used.get(group, -1) + 1
             group = group if used[group] == 0 else f"{group}_{used[group]}"
             vars_group = weights.get(f"layers/{group}/vars")
