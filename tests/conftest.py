@@ -44,6 +44,24 @@ def example_h5(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def standin(tmp_path_factory) -> Path:
+    """The stand-in Pan-Human Azimuth v1 model (tests/azimuth_standin.py)."""
+    from azimuth_standin import write_standin_model
+
+    return write_standin_model(tmp_path_factory.mktemp("model") / "standin.keras")
+
+
+@pytest.fixture(scope="session")
+def panel_matrix(tmp_path_factory) -> Path:
+    """A 2,000-cell generated human matrix whose background genes are Azimuth panel genes (59% overlap)."""
+    from cellannotate.azimuth_assets import load_assets
+
+    path = tmp_path_factory.mktemp("azimuth") / "panel.h5"
+    write_example(path, ExampleSpec(n_cells=2000, n_genes=3000, seed=3, filler_genes=tuple(load_assets().panel)))
+    return path
+
+
 def features(n: int, types=None, ids=None, names=None, genome="GRCh38") -> FeatureTable:
     return FeatureTable(
         np.array(ids if ids is not None else [f"ENSG{i:011d}" for i in range(n)], dtype=object),

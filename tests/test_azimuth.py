@@ -24,19 +24,6 @@ from cellannotate.tenx_h5 import TenxMatrix
 from conftest import assert_one_line_error, real_file, run_script
 
 
-@pytest.fixture(scope="module")
-def standin(tmp_path_factory):
-    return write_standin_model(tmp_path_factory.mktemp("model") / "standin.keras")
-
-
-@pytest.fixture(scope="module")
-def panel_matrix(tmp_path_factory):
-    """A generated human matrix whose background genes are panel genes (59% overlap)."""
-    path = tmp_path_factory.mktemp("azimuth") / "panel.h5"
-    write_example(path, ExampleSpec(n_cells=2000, n_genes=3000, seed=3, filler_genes=tuple(load_assets().panel)))
-    return path
-
-
 def test_assets_come_from_the_installed_panhumanpy():
     assets = load_assets()
     assert len(assets.panel) == PANEL_SIZE and assets.panel == sorted(assets.panel)
@@ -216,3 +203,13 @@ def test_the_standin_shipped_for_nextflow_tests_is_the_generated_one(standin):
     x = np.random.default_rng(1).random((5, PANEL_SIZE), dtype=np.float32)
     for a, b in zip(shipped.predict(x), fresh.predict(x)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_matrix_without_cells_is_a_clear_error(tmp_path, standin):
+    from conftest import small_matrix
+
+    empty = small_matrix(tmp_path / "empty.h5", n_cells=0)
+    result = run_script("annotate_azimuth.py", "--matrix", str(empty), "--azimuth-model", str(standin),
+                        "--outdir", str(tmp_path / "out"))
+    assert_one_line_error(result, 3, "the matrix has no cells to annotate")
+    assert not (tmp_path / "out" / "Azimuth").exists()

@@ -10,30 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from azimuth_standin import write_standin_model
 from cellannotate.azimuth import run_numpy
-from cellannotate.azimuth_assets import load_assets
 from cellannotate.azimuth_labels import OUTPUT_COLUMNS
 from cellannotate.azimuth_reference import run_panhumanpy
-from cellannotate.example_data import ExampleSpec, write_example
 from cellannotate.tenx_h5 import TenxMatrix
 from conftest import REAL_FILES, real_file, run_script
 
 pytestmark = pytest.mark.reference
 
 HUMAN_FILES = [name for name, facts in REAL_FILES.items() if facts["species"] == "human"]
-
-
-@pytest.fixture(scope="module")
-def standin(tmp_path_factory):
-    return write_standin_model(tmp_path_factory.mktemp("model") / "standin.keras")
-
-
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory):
-    path = tmp_path_factory.mktemp("generated") / "generated.h5"
-    write_example(path, ExampleSpec(n_cells=3000, n_genes=3000, seed=5, filler_genes=tuple(load_assets().panel)))
-    return path
 
 
 def _compare(path, model, tmp_path):
@@ -55,15 +40,15 @@ def test_same_labels_as_panhumanpy_on_real_files(name, standin, tmp_path):
     _compare(real_file(name), standin, tmp_path)
 
 
-def test_same_labels_as_panhumanpy_on_a_generated_matrix(generated, standin, tmp_path):
-    ours = _compare(generated, standin, tmp_path)
+def test_same_labels_as_panhumanpy_on_a_generated_matrix(panel_matrix, standin, tmp_path):
+    ours = _compare(panel_matrix, standin, tmp_path)
     # The comparison covers labelled cells, not just panhumanpy's 'False'.
     assert len(set(ours["azimuth_fine"]) - {"False"}) >= 5
 
 
-def test_the_panhumanpy_engine_behind_the_step(generated, standin, tmp_path):
+def test_the_panhumanpy_engine_behind_the_step(panel_matrix, standin, tmp_path):
     for engine in ("numpy", "panhumanpy"):
-        result = run_script("annotate_azimuth.py", "--matrix", str(generated), "--azimuth-model", str(standin),
+        result = run_script("annotate_azimuth.py", "--matrix", str(panel_matrix), "--azimuth-model", str(standin),
                             "--engine", engine, "--outdir", str(tmp_path / engine))
         assert result.returncode == 0, result.stderr
     columns = ["barcode", "broad_cell_type", "coarse_cell_type", "fine_cell_type", "azimuth_fine_CL_ID"]

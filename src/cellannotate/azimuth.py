@@ -28,7 +28,7 @@ from cellannotate.azimuth_assets import EMBEDDING_LAYER, HEAD_SIZES, PANEL_SIZE,
 from cellannotate.azimuth_labels import NO_MATCH, OUTPUT_COLUMNS, Labeller
 from cellannotate.azimuth_model import MODEL_VERSION, locate_model
 from cellannotate.celltypes import EMBEDDING_NAME, UNASSIGNED, CellTypeTable
-from cellannotate.errors import ModelError
+from cellannotate.errors import MatrixError, ModelError
 from cellannotate.keras_archive import KerasModel
 from cellannotate.projection import pca_2d
 from cellannotate.species import HUMAN
@@ -98,6 +98,8 @@ def calibrate(probabilities: np.ndarray, calibrator: KerasModel) -> np.ndarray:
 
 def run_numpy(matrix: TenxMatrix, model_path: Path, embedding_path: Path, chunk_cells: int = CHUNK_CELLS) -> dict:
     """Label every cell; the embedding goes to ``embedding_path`` (.npy) as it is computed."""
+    if matrix.n_cells == 0:
+        raise MatrixError(f"{matrix.path}: the matrix has no cells to annotate")
     assets = load_assets()
     model = load_model(model_path)
     ge = np.flatnonzero(matrix.features.gene_expression)
@@ -116,8 +118,7 @@ def run_numpy(matrix: TenxMatrix, model_path: Path, embedding_path: Path, chunk_
         top = np.column_stack([c.max(axis=1) for c in calibrated])
         for name, values in labeller.label(classes, calibrated, top).items():
             columns[name].append(values)
-    if embedding is not None:
-        embedding.flush()
+    embedding.flush()
     out = {name: np.concatenate(parts) if parts else np.array([], dtype=object) for name, parts in columns.items()}
     out["normalised_here"] = aligner.normalise
     return out
