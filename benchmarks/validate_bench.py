@@ -9,7 +9,6 @@ alone, and prints the median cells/s and the peak RSS.
 from __future__ import annotations
 
 import argparse
-import resource
 import statistics
 import subprocess
 import sys

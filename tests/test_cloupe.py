@@ -3,8 +3,6 @@
 import sys
 import textwrap
 
-import h5py
-import numpy as np
 import pytest
 
 from cellannotate.cloupe import CloupeError, annotate_cloupe, check_cloupe

@@ -55,6 +55,15 @@ def expected(x, activation="gelu"):
     return e / e.sum(1, keepdims=True), right
 
 
+def _replace_member(path, member, data):
+    with zipfile.ZipFile(path) as archive:
+        members = {n: archive.read(n) for n in archive.namelist()}
+    members[member] = data
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+
+
 @pytest.mark.parametrize("activation", ["gelu", "tanh", "sigmoid", "elu", "selu", "swish"])
 def test_every_layer_computes_its_formula(tmp_path, activation):
     x = RNG.normal(size=(8, 6)).astype(np.float32)
@@ -75,14 +84,10 @@ def test_weights_of_another_layer_are_refused(tmp_path):
               layer("Dense", "first", {"units": 5}, [("x", 6)])]
     path = write_keras(tmp_path / "m.keras", layers, {"first": W["dense"]}, ["x"], ["first"])
     with zipfile.ZipFile(path) as archive:
-        members = {n: archive.read(n) for n in archive.namelist()}
-    buffer = io.BytesIO(members["model.weights.h5"])
+        buffer = io.BytesIO(archive.read("model.weights.h5"))
     with h5py.File(buffer, "a") as h5:
         h5["layers/dense/vars"].attrs["name"] = "second"
-    members["model.weights.h5"] = buffer.getvalue()   # the weights now claim another layer
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
+    _replace_member(path, "model.weights.h5", buffer.getvalue())   # the weights now claim another layer
     with pytest.raises(ModelError, match="belongs to second, not first"):
         KerasModel.load(path)
 
@@ -97,3 +102,10 @@ def test_keras_itself_agrees(tmp_path, activation):
     ours = KerasModel.load(path).predict(x)
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_models_other_than_functional_are_refused(tmp_path):
+    path = graph_model(tmp_path / "m.keras")
+    _replace_member(path, "config.json", b'{"class_name": "MySubclassedModel", "config": {"layers": [{}]}}')
+    with pytest.raises(ModelError, match="only Functional Keras models .* not MySubclassedModel"):
+        KerasModel.load(path)

@@ -5,7 +5,6 @@ every option it passes exists in the script's CLI."""
 import glob
 import os
 import re
-import shutil
 import subprocess
 import sys
 

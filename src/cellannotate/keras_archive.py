@@ -109,7 +109,7 @@ SUPPORTED = {"InputLayer", "Dense", "Activation", "BatchNormalization", "LayerNo
 
 
 class KerasModel:
-    """A feed-forward Keras model as numpy arrays; ``predict`` returns the model's outputs."""
+    """A feed-forward Keras 3 Functional model as numpy arrays; ``predict`` returns its outputs."""
 
     def __init__(self, layers: dict, inputs: list, outputs: list, dtype=np.float32):
         self.layers, self.inputs, self.outputs, self.dtype = layers, inputs, outputs, dtype
@@ -134,10 +134,10 @@ class KerasModel:
         kind = config.get("class_name")
         body = config.get("config", {})
         specs = body.get("layers", [])
-        if kind not in ("Functional", "Sequential", "Model") or not specs:
-            raise ModelError(f"{path}: only Functional and Sequential Keras models can be run without TensorFlow, not {kind}")
+        if kind != "Functional" or not specs:
+            raise ModelError(f"{path}: only Functional Keras models can be run without TensorFlow, not {kind}")
         used: dict[str, int] = {}
-        layers, previous = {}, None
+        layers = {}
         for spec in specs:
             layer_kind = spec["class_name"]
             name = spec.get("name") or spec["config"]["name"]
@@ -151,27 +151,18 @@ class KerasModel:
             if vars_group is not None and vars_group.attrs.get("name", name) != name:
                 raise ModelError(f"{path}: weights group {group} belongs to {vars_group.attrs['name']}, not {name}")
             arrays = [np.asarray(vars_group[str(i)]) for i in range(len(vars_group))] if vars_group is not None else []
-            if kind == "Sequential":
-                inputs = [previous] if previous else []
-            else:
-                inputs = [h[0] for h in _inbound(spec)]
+            inputs = [h[0] for h in _inbound(spec)]
             if layer_kind in custom:
                 layer = _Custom(name, layer_kind, spec.get("config", {}), arrays, inputs, custom[layer_kind])
             else:
                 layer = Layer(name, layer_kind, spec.get("config", {}), arrays, inputs)
             layers[name] = layer
-            previous = name
-        if kind == "Sequential":
-            first = next(iter(layers.values()))
-            if first.kind != "InputLayer":
-                raise ModelError(f"{path}: the Sequential model was saved unbuilt (no input layer)")
-            return cls(layers, [first.name], [previous])
         ins = [entry[0] for entry in _as_list(body.get("input_layers"))]
         outs = [entry[0] for entry in _as_list(body.get("output_layers"))]
         return cls(layers, ins, outs)
 
     def input_size(self, index: int = 0) -> int | None:
-        shape = self.layers[self.inputs[index]].config.get("batch_shape") or self.layers[self.inputs[index]].config.get("batch_input_shape")
+        shape = self.layers[self.inputs[index]].config.get("batch_shape")
         return shape[-1] if shape else None
 
     def output_sizes(self) -> list[int]:
@@ -223,7 +214,7 @@ def _as_list(entries):
 
 
 def _inbound(spec) -> list:
-    """``[layer, node, tensor]`` of each input of a Functional layer (Keras 3 and Keras 2 forms)."""
+    """``[layer, node, tensor]`` of each input of a layer, from Keras 3's ``__keras_tensor__`` records."""
     history = []
 
     def walk(value):
@@ -234,9 +225,6 @@ def _inbound(spec) -> list:
             for item in value.values():
                 walk(item)
         elif isinstance(value, list):
-            if len(value) >= 3 and isinstance(value[0], str) and isinstance(value[1], int):
-                history.append(value)
-                return
             for item in value:
                 walk(item)
 
