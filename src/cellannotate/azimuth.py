@@ -30,6 +30,7 @@ from cellannotate.azimuth_model import MODEL_VERSION, locate_model
 from cellannotate.celltypes import EMBEDDING_NAME, UNASSIGNED, CellTypeTable
 from cellannotate.errors import MatrixError, ModelError
 from cellannotate.keras_archive import KerasModel
+from cellannotate.normalize import holds_counts, log_normalize
 from cellannotate.projection import pca_2d
 from cellannotate.species import HUMAN
 from cellannotate.tenx_h5 import TenxMatrix
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 
 MODEL = "Azimuth"
 CHUNK_CELLS = 8192                 # panhumanpy's evaluation batch size
-NORM_CHECK_CELLS = 100             # panhumanpy's norm_check_batch_size
 LOW_OVERLAP = 0.20
 ENGINES = ("numpy", "panhumanpy")
 
@@ -71,14 +71,8 @@ class PanelAligner:
 
     def __call__(self, counts) -> np.ndarray:
         if self.normalise is None:
-            head = counts[:NORM_CHECK_CELLS].data
-            self.normalise = bool(np.all(np.floor(head) == head))
-        x = counts.astype(np.float64)
-        if self.normalise:
-            totals = np.asarray(x.sum(axis=1)).ravel()
-            totals[totals == 0] = 1
-            x = x.multiply((10000 / totals)[:, None]).tocsr()
-            x.data = np.log1p(x.data)
+            self.normalise = holds_counts(counts)
+        x = log_normalize(counts) if self.normalise else counts.astype(np.float64)
         coo = x.tocoo()
         target = self.to_panel[coo.col]
         keep = target >= 0
@@ -119,7 +113,7 @@ def run_numpy(matrix: TenxMatrix, model_path: Path, embedding_path: Path, chunk_
         for name, values in labeller.label(classes, calibrated, top).items():
             columns[name].append(values)
     embedding.flush()
-    out = {name: np.concatenate(parts) if parts else np.array([], dtype=object) for name, parts in columns.items()}
+    out = {name: np.concatenate(parts) for name, parts in columns.items()}
     out["normalised_here"] = aligner.normalise
     return out
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from cellannotate.errors import ModelError
-from cellannotate.keras_archive import KerasModel
+from cellannotate.keras_archive import KerasModel, softmax
 
 PACKAGE = "panhumanpy"
 PACKAGE_VERSION = "1.0.0"
@@ -83,9 +83,7 @@ def temperature_scaling(weights, logits, entropy):
     T = clip(softplus(theta0 + theta1 * entropy), 1e-3, 1e3), in float32 as Keras runs it."""
     theta0, theta1 = (np.float32(w) for w in weights)
     temperature = np.clip(np.logaddexp(np.float32(0), theta0 + theta1 * entropy), np.float32(1e-3), np.float32(1e3))
-    scaled = logits / temperature
-    e = np.exp(scaled - scaled.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    return softmax(logits / temperature)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import numpy as np
 from cellannotate.azimuth_assets import MODEL_VERSION
 from cellannotate.azimuth_labels import OUTPUT_COLUMNS
 from cellannotate.errors import ModelError
+from cellannotate.normalize import holds_counts
 from cellannotate.tenx_h5 import TenxMatrix
 
 
@@ -58,6 +59,5 @@ def run_panhumanpy(matrix: TenxMatrix, model_path: Path, embedding_path: Path) -
     out = {name: meta[name].to_numpy() for name in OUTPUT_COLUMNS}
     out["final_level_confidence"] = out["final_level_confidence"].astype(np.float32)
     out["full_consistent_hierarchy"] = out["full_consistent_hierarchy"].astype(bool)
-    # panhumanpy log-normalises when its first 100 cells hold whole numbers.
-    out["normalised_here"] = bool(np.all(np.floor(counts[:100].data) == counts[:100].data))
+    out["normalised_here"] = holds_counts(counts)
     return out

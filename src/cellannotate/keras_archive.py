@@ -22,7 +22,7 @@ import numpy as np
 from cellannotate.errors import ModelError
 
 
-def _softmax(x):
+def softmax(x):
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
@@ -38,7 +38,7 @@ ACTIVATIONS = {
     "relu": lambda x: np.maximum(x, 0, out=x),
     "sigmoid": lambda x: (1.0 / (1.0 + np.exp(-x))).astype(x.dtype),
     "tanh": np.tanh,
-    "softmax": _softmax,
+    "softmax": softmax,
     "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
     "selu": lambda x: (1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(np.minimum(x, 0)))).astype(x.dtype),
     "swish": lambda x: (x / (1.0 + np.exp(-x))).astype(x.dtype),

@@ -6,6 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 
 TARGET_SUM = 10_000.0
+HEAD_CELLS = 100    # how many cells panhumanpy looks at (its norm_check_batch_size)
 
 
 def counts_per_10k(counts: sp.csr_matrix) -> sp.csr_matrix:
@@ -21,3 +22,9 @@ def log_normalize(counts: sp.csr_matrix) -> sp.csr_matrix:
     scaled = counts_per_10k(counts)
     scaled.data = np.log1p(scaled.data)
     return scaled
+
+
+def holds_counts(counts: sp.csr_matrix) -> bool:
+    """panhumanpy's test for raw counts (to be log-normalised): its first 100 cells hold whole numbers."""
+    head = counts[:HEAD_CELLS].data
+    return bool(np.all(np.floor(head) == head))

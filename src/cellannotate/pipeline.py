@@ -20,7 +20,7 @@ from cellannotate.assemble import CLOUPE_OUT, assemble_outputs
 from cellannotate.azimuth import MODEL as AZIMUTH
 from cellannotate.azimuth import annotate_azimuth_file
 from cellannotate.azimuth_model import locate_model
-from cellannotate.cloud_annotate import MODEL as CLOUD_FOLDER
+from cellannotate.cloud_annotate import MODEL as CLOUD
 from cellannotate.cloud_annotate import annotate_cloud, check_cloud_request, settings_from_env
 from cellannotate.cloupe import annotate_cloupe, check_cloupe
 from cellannotate.errors import ModelError
@@ -32,9 +32,6 @@ from cellannotate.token import read_token
 from cellannotate.validation import ValidationReport, validate_matrix
 
 log = logging.getLogger(__name__)
-
-CLOUD = CLOUD_FOLDER
-
 
 @dataclass(frozen=True)
 class AnnotateRequest:
@@ -85,7 +82,7 @@ def _run_model(model: str, request: AnnotateRequest, report: ValidationReport, w
         return workdir / AZIMUTH
     token = read_token(request.tenx_cloud_token_path)
     annotate_cloud(request.matrix, report, request.cell_annotation_model, token, workdir, settings_from_env(request.cloud_url))
-    return workdir / CLOUD_FOLDER
+    return workdir / CLOUD
 
 
 def run_annotate(request: AnnotateRequest) -> Path:
