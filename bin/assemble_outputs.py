@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 
 from cellannotate.assemble import assemble_outputs
-from cellannotate.cli_support import matrix_option, new_app, run_app, setup_logging
+from cellannotate.cli_support import sample_id_option, matrix_option, new_app, run_app, setup_logging
 from cellannotate.validation import ValidationReport
 
 app = new_app(__doc__)
@@ -15,7 +15,7 @@ app = new_app(__doc__)
 
 @app.command()
 def main(
-    id: str = typer.Option(..., "--id", help="Sample id (names the .h5ad and the report)."),
+    id: str = sample_id_option("Sample id (names the .h5ad and the report)."),
     matrix: Path = matrix_option(),
     validation: Path = typer.Option(..., help="validation.json written by validate_matrix.py for this matrix."),
     annotations: List[Path] = typer.Option(..., help="A model's annotation folder (e.g. Markers/); repeat per model."),

@@ -18,7 +18,7 @@ app = new_app(__doc__)
 @app.command()
 def main(
     tenx_cloud_token_path: Optional[Path] = typer.Option(
-        None, help="File holding the 10x Cloud token (default: the location `cellannotate cloud auth setup` saved)."
+        None, readable=False, help="File holding the 10x Cloud token (default: the location `cellannotate cloud auth setup` saved)."
     ),
 ) -> None:
     """Check the token: a given file, else $TENX_CLOUD_TOKEN (a Nextflow secret), else the saved file.

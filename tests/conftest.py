@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import h5py
@@ -60,6 +62,39 @@ def panel_matrix(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("azimuth") / "panel.h5"
     write_example(path, ExampleSpec(n_cells=2000, n_genes=3000, seed=3, filler_genes=tuple(load_assets().panel)))
     return path
+
+
+# root reads and writes anything, so permission checks run as nobody when the suite runs as root.
+UNPRIVILEGED = "65534" if os.geteuid() == 0 else None
+
+
+@pytest.fixture
+def open_folder():
+    """A world-writable scratch folder, so another user can reach files in it."""
+    folder = Path(tempfile.mkdtemp())
+    folder.chmod(0o777)
+    yield folder
+    shutil.rmtree(folder)
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """``mount(size_kib, read_only=False)``: a tmpfs of that size, unmounted afterwards (needs root)."""
+    mounted = []
+
+    def mount(size_kib: int, read_only: bool = False) -> Path:
+        target = tmp_path / f"fs{len(mounted)}"
+        target.mkdir()
+        options = f"size={size_kib}k" + (",ro" if read_only else "")
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True)
+        if result.returncode != 0:
+            pytest.fail(f"cannot mount a tmpfs here (the suite runs as root in CI): {result.stderr!r}")
+        mounted.append(target)
+        return target
+
+    yield mount
+    for target in mounted:
+        subprocess.run(["umount", str(target)], capture_output=True)
 
 
 def features(n: int, types=None, ids=None, names=None, genome="GRCh38") -> FeatureTable:

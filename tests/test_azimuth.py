@@ -23,6 +23,9 @@ from cellannotate.example_data import ExampleSpec, write_example
 from cellannotate.tenx_h5 import TenxMatrix
 from conftest import assert_one_line_error, real_file, run_script
 
+# Float results: `make test-blas` runs these again under another BLAS kernel.
+pytestmark = pytest.mark.numeric
+
 
 def test_assets_come_from_the_installed_panhumanpy():
     assets = load_assets()
@@ -155,7 +158,10 @@ def test_results_do_not_depend_on_the_chunk_size(standin, panel_matrix, tmp_path
             np.testing.assert_allclose(values, pieces[name], atol=1e-5)  # float32 BLAS blocking
         else:
             assert np.array_equal(np.asarray(values, dtype=object), np.asarray(pieces[name], dtype=object)), name
-    np.testing.assert_allclose(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"), rtol=1e-5, atol=1e-6)
+    # float32 sums of 5,055 products, blocked differently by the BLAS for each chunk size: seen up
+    # to 2e-6 apart on values up to 6, so allow 1e-5 of the largest value.
+    a, b = np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy")
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(a).max())
 
 
 def test_step_writes_labels_ontology_and_embedding(standin, panel_matrix, tmp_path):
@@ -163,7 +169,7 @@ def test_step_writes_labels_ontology_and_embedding(standin, panel_matrix, tmp_pa
                         "--outdir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     folder = tmp_path / "Azimuth"
-    assert sorted(p.name for p in folder.iterdir()) == ["cell_types.csv", "embedding.npy", "model.json", "projection.npy"]
+    assert sorted(p.name for p in folder.iterdir()) == [".cellannotate", "cell_types.csv", "embedding.npy", "model.json", "projection.npy"]
     table = pd.read_csv(folder / "cell_types.csv", keep_default_na=False)
     assert len(table) == 2000
     for column in ("azimuth_broad", "azimuth_medium", "azimuth_fine", "final_level_labels", "final_level_confidence",
@@ -201,8 +207,10 @@ def test_the_standin_shipped_for_nextflow_tests_is_the_generated_one(standin):
 
     shipped, fresh = load_model(REPO / "assets" / "test_data" / "azimuth_standin_v1.keras"), load_model(standin)
     x = np.random.default_rng(1).random((5, PANEL_SIZE), dtype=np.float32)
+    # The heads' kernels are float32 matrix products of the generator, so another BLAS kernel
+    # rounds them a few ulps apart (seen: 5e-7); five float32 layers on keep that within 1e-5.
     for a, b in zip(shipped.predict(x), fresh.predict(x)):
-        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
 def test_a_matrix_without_cells_is_a_clear_error(tmp_path, standin):
@@ -211,5 +219,5 @@ def test_a_matrix_without_cells_is_a_clear_error(tmp_path, standin):
     empty = small_matrix(tmp_path / "empty.h5", n_cells=0)
     result = run_script("annotate_azimuth.py", "--matrix", str(empty), "--azimuth-model", str(standin),
                         "--outdir", str(tmp_path / "out"))
-    assert_one_line_error(result, 3, "the matrix has no cells to annotate")
+    assert_one_line_error(result, 3, "the matrix has no cells")
     assert not (tmp_path / "out" / "Azimuth").exists()

@@ -88,6 +88,7 @@ def test_annotate_markers_writes_the_full_outs_folder(tmp_path, example_h5):
     outs = tmp_path / "run" / "outs"
     found = sorted(str(p.relative_to(outs)) for p in outs.rglob("*") if p.is_file())
     assert found == [
+        ".cellannotate",
         "cell_types/Markers/cell_annotation_differential_expression.csv",
         "cell_types/Markers/cell_types.csv",
         "cell_types/Markers/cell_types_loupe.csv",

@@ -72,7 +72,7 @@ def test_full_flow_uploads_in_parts_polls_and_writes_results(run, cloud, mouse_m
     assert list(table.barcodes) == cloud.barcodes
     assert set(table.coarse) == {"T cell", "B cell"}
     assert run.sleeps == [5, 5]  # NEW, INPROGRESS, then COMPLETED
-    assert sorted(p.name for p in _out(run).iterdir()) == ["cell_annotation_results.json.gz", "cell_types.csv", "model.json"]
+    assert sorted(p.name for p in _out(run).iterdir()) == [".cellannotate", "cell_annotation_results.json.gz", "cell_types.csv", "model.json"]
     assert json.loads(gzip.decompress((_out(run) / "cell_annotation_results.json.gz").read_bytes()))
 
 

@@ -14,6 +14,9 @@ from cellannotate.errors import ModelError
 from cellannotate.keras_archive import ACTIVATIONS, KerasModel
 from keras_writer import layer, write_keras
 
+# Float results: `make test-blas` runs these again under another BLAS kernel.
+pytestmark = pytest.mark.numeric
+
 RNG = np.random.default_rng(7)
 W = {
     "dense": [RNG.normal(size=(6, 5)).astype(np.float32), RNG.normal(size=5).astype(np.float32)],

@@ -14,6 +14,9 @@ from cellannotate.markers import MIN_SCORE, annotate_markers
 from cellannotate.tenx_h5 import read_10x_h5, write_10x_h5
 from conftest import features, real_file
 
+# Float results: `make test-blas` runs these again under another BLAS kernel.
+pytestmark = pytest.mark.numeric
+
 # Generated types that the species' database has, and the database names that are a correct call.
 ACCEPTED = {
     "human": {

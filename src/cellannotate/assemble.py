@@ -34,6 +34,7 @@ from cellannotate.errors import OutputError
 from cellannotate.h5ad import write_h5ad
 from cellannotate.loupe import LOUPE_CSV, write_loupe_csv
 from cellannotate.report import ModelSection, render_report
+from cellannotate.sample_id import check_sample_id
 from cellannotate.tenx_h5 import TenxMatrix
 from cellannotate.validation import ValidationReport
 
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 DE_CSV = "cell_annotation_differential_expression.csv"
 REPORT_HTML = "web_summary_cell_types.html"
 CLOUPE_OUT = "cell_annotation_sample_cloupe.cloupe"
+OUTS_HINT = "choose another --outdir (a Space Ranger run folder keeps its own outs/)"
 # Files an annotation step may leave in its folder that are published as they are.
 PUBLISHED_EXTRAS = ("cell_annotation_results.json.gz",)
 
@@ -85,12 +87,13 @@ def assemble_outputs(
     cloupe: Path | None = None,
 ) -> Path:
     """Write ``outs`` from the annotation folders the steps produced; return ``outs``."""
+    check_sample_id(sample_id)
     if not annotation_dirs:
         raise OutputError("no annotation results to assemble: no model ran")
     tables = [CellTypeTable.read(folder) for folder in annotation_dirs]
     if len({t.model for t in tables}) != len(tables):
         raise OutputError("two annotation folders come from the same model")
-    with TenxMatrix(matrix_path) as matrix, atomic_directory(Path(outs)) as staging:
+    with TenxMatrix(matrix_path) as matrix, atomic_directory(Path(outs), OUTS_HINT) as staging:
         sections, summary = [], {"sample_id": sample_id, "cellannotate_version": __version__, "models": {}}
         for folder, table in zip(annotation_dirs, tables):
             _check_barcodes(table, matrix)

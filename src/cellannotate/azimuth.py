@@ -18,7 +18,6 @@ bounded by the chunk, and without TensorFlow:
 from __future__ import annotations
 
 import logging
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -26,14 +25,16 @@ import pandas as pd
 
 from cellannotate.azimuth_assets import EMBEDDING_LAYER, HEAD_SIZES, PANEL_SIZE, AzimuthAssets, load_assets
 from cellannotate.azimuth_labels import NO_MATCH, OUTPUT_COLUMNS, Labeller
+from cellannotate.atomic import ensure_folder, staging_folder
 from cellannotate.azimuth_model import MODEL_VERSION, locate_model
 from cellannotate.celltypes import EMBEDDING_NAME, UNASSIGNED, CellTypeTable
-from cellannotate.errors import MatrixError, ModelError
+from cellannotate.errors import ModelError
 from cellannotate.keras_archive import KerasModel
 from cellannotate.normalize import holds_counts, log_normalize
 from cellannotate.projection import pca_2d
 from cellannotate.species import HUMAN
 from cellannotate.tenx_h5 import TenxMatrix
+from cellannotate.validation import check_cells
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +93,6 @@ def calibrate(probabilities: np.ndarray, calibrator: KerasModel) -> np.ndarray:
 
 def run_numpy(matrix: TenxMatrix, model_path: Path, embedding_path: Path, chunk_cells: int = CHUNK_CELLS) -> dict:
     """Label every cell; the embedding goes to ``embedding_path`` (.npy) as it is computed."""
-    if matrix.n_cells == 0:
-        raise MatrixError(f"{matrix.path}: the matrix has no cells to annotate")
     assets = load_assets()
     model = load_model(model_path)
     ge = np.flatnonzero(matrix.features.gene_expression)
@@ -167,8 +166,9 @@ def annotate_azimuth_file(matrix_path: Path, species: str, outdir: Path, model_p
     if engine not in ENGINES:
         raise ModelError(f"unknown Azimuth engine {engine!r}; use one of {', '.join(ENGINES)}")
     model_path = locate_model(model_path)
-    Path(outdir).mkdir(parents=True, exist_ok=True)
-    with TenxMatrix(matrix_path) as matrix, tempfile.TemporaryDirectory(prefix=".azimuth-", dir=outdir) as tmp:
+    ensure_folder(outdir)
+    with TenxMatrix(matrix_path) as matrix, staging_folder(outdir, ".azimuth-") as tmp:
+        check_cells(matrix)
         embedding_path = Path(tmp) / EMBEDDING_NAME
         if engine == "numpy":
             columns = run_numpy(matrix, model_path, embedding_path, chunk_cells)

@@ -93,26 +93,39 @@ class CellTypeTable:
 
     @classmethod
     def read(cls, folder: Path) -> "CellTypeTable":
+        """Read a folder written by :meth:`write`; anything missing, truncated or malformed is an
+        :class:`OutputError` naming the file."""
         folder = Path(folder)
+        csv_path = folder / CSV_NAME
         try:
             info = json.loads((folder / MODEL_NAME).read_text())
-            frame = pd.read_csv(folder / CSV_NAME, dtype={c: str for c in ("barcode", *LABEL_COLUMNS)},
-                                keep_default_na=False)
+            if not isinstance(info, dict) or "model" not in info:
+                raise ValueError("no model name")
+            with open(csv_path, "rb") as fh:
+                fh.seek(0, 2)
+                if fh.tell() == 0 or (fh.seek(-1, 2), fh.read(1))[1] != b"\n":
+                    raise ValueError("the file is empty or does not end with a newline (truncated?)")
+            frame = pd.read_csv(csv_path, dtype={c: str for c in ("barcode", *LABEL_COLUMNS)}, keep_default_na=False)
             projection = np.load(folder / PROJECTION_NAME) if (folder / PROJECTION_NAME).exists() else None
         except (OSError, ValueError) as exc:
-            raise OutputError(f"cannot read annotation folder {folder}: {exc}") from None
-        missing = {"barcode", *LABEL_COLUMNS, "confidence"} - set(frame.columns)
-        if missing:
-            raise OutputError(f"{folder / CSV_NAME} lacks columns: {', '.join(sorted(missing))}")
+            raise OutputError(f"cannot read the annotation folder {folder} ({CSV_NAME}, {MODEL_NAME}): {exc}") from None
         standard = {"barcode", *LABEL_COLUMNS, "confidence"}
-        return cls(
-            model=info.pop("model"),
-            barcodes=frame["barcode"].to_numpy(object),
-            broad=frame["broad_cell_type"].to_numpy(object),
-            coarse=frame["coarse_cell_type"].to_numpy(object),
-            fine=frame["fine_cell_type"].to_numpy(object),
-            confidence=pd.to_numeric(frame["confidence"], errors="coerce").to_numpy(float),
-            extra={c: frame[c].to_numpy() for c in frame.columns if c not in standard},
-            projection=projection,
-            info=info,
-        )
+        missing = standard - set(frame.columns)
+        if missing:
+            raise OutputError(f"{csv_path} lacks columns: {', '.join(sorted(missing))}")
+        if (frame[["barcode", *LABEL_COLUMNS]] == "").any(axis=None):
+            raise OutputError(f"{csv_path} has rows without a barcode or label (truncated or edited?)")
+        try:
+            return cls(
+                model=info.pop("model"),
+                barcodes=frame["barcode"].to_numpy(object),
+                broad=frame["broad_cell_type"].to_numpy(object),
+                coarse=frame["coarse_cell_type"].to_numpy(object),
+                fine=frame["fine_cell_type"].to_numpy(object),
+                confidence=pd.to_numeric(frame["confidence"], errors="coerce").to_numpy(float),
+                extra={c: frame[c].to_numpy() for c in frame.columns if c not in standard},
+                projection=projection,
+                info=info,
+            )
+        except ValueError as exc:
+            raise OutputError(f"{folder}: {exc}") from None

@@ -12,7 +12,7 @@ import typer
 
 from cellannotate import __version__
 from cellannotate.azimuth_model import cache_dir, fetch_model
-from cellannotate.cli_support import matrix_option, new_app, run_app, setup_logging
+from cellannotate.cli_support import sample_id_option, matrix_option, new_app, run_app, setup_logging
 from cellannotate.errors import TokenError
 from cellannotate.example_data import ExampleSpec, write_example
 from cellannotate.models import ANNOTATION_MODELS
@@ -49,7 +49,7 @@ def _root(
 
 @app.command()
 def annotate(
-    id: str = typer.Option(..., "--id", help="Sample id; outputs go to OUTDIR/outs (OUTDIR defaults to the id)."),
+    id: str = sample_id_option("Sample id; outputs go to OUTDIR/outs (OUTDIR defaults to the id)."),
     matrix: Path = matrix_option(),
     cloupe: Optional[Path] = typer.Option(None, readable=False, help="Loupe .cloupe file of the sample."),
     cell_annotation_model: Optional[AnnotationModel] = typer.Option(
@@ -59,7 +59,7 @@ def annotate(
         "Default: Azimuth for human samples.",
     ),
     tenx_cloud_token_path: Optional[Path] = typer.Option(
-        None, help="File holding the 10x Cloud token (default: the location `cellannotate cloud auth setup` saved)."
+        None, readable=False, help="File holding the 10x Cloud token (default: the location `cellannotate cloud auth setup` saved)."
     ),
     outdir: Optional[Path] = typer.Option(None, help="Run folder (default: ./ID)."),
     cloud_url: Optional[str] = typer.Option(
@@ -120,7 +120,7 @@ def fetch(
 
 @auth_app.command()
 def setup(
-    tenx_cloud_token_path: Optional[Path] = typer.Option(None, help="Where to save the token (default location if omitted)."),
+    tenx_cloud_token_path: Optional[Path] = typer.Option(None, readable=False, help="Where to save the token (default location if omitted)."),
     stdin: bool = typer.Option(False, "--stdin", help="Read the token from standard input, for scripts."),
 ) -> None:
     """Save your 10x Cloud access token (mode 0600) for later runs."""

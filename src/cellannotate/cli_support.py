@@ -1,7 +1,8 @@
 """Shared plumbing for the ``cellannotate`` command and the ``bin/`` step scripts.
 
 Every entry point runs through :func:`run_app`, so a user-fixable failure is always one
-``error: ...`` line and a documented exit code, never a traceback.
+``error: ...`` line and a documented exit code, never a traceback, and every log record
+and error message is passed through :func:`cellannotate.token.redact` on its way out.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import sys
 import typer
 
 from cellannotate.errors import CellAnnotateError
+from cellannotate.sample_id import check_sample_id
+from cellannotate.token import redact
 
 DEBUG_ENV = "CELLANNOTATE_DEBUG"
 EXIT_INTERNAL = 70
@@ -36,7 +39,21 @@ def matrix_option(help: str = "Filtered feature-barcode matrix (10x HDF5), cell-
     return typer.Option(..., "--matrix", readable=False, help=help)
 
 
+class _Redact(logging.Filter):
+    """Render each record, then take any token out of it (a server may echo one back)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
+        return True
+
+
+def sample_id_option(help: str):
+    """``--id``, checked as soon as it is parsed (Space Ranger's rule, see :mod:`cellannotate.sample_id`)."""
+    return typer.Option(..., "--id", callback=check_sample_id, help=help)
+
+
 def setup_logging(verbose: bool = False) -> None:
+    """Log to stderr through the redacting filter; Python warnings go the same way."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="[%(asctime)s] %(message)s",
@@ -44,6 +61,9 @@ def setup_logging(verbose: bool = False) -> None:
         stream=sys.stderr,
         force=True,
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_Redact())
+    logging.captureWarnings(True)
 
 
 def run_app(app: typer.Typer) -> None:
@@ -51,16 +71,17 @@ def run_app(app: typer.Typer) -> None:
 
     Usage errors (unknown option, bad value) are Typer's own: exit code 2.
     """
+    setup_logging()
     try:
         app()
     except CellAnnotateError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(redact(f"error: {exc}"), file=sys.stderr)
         sys.exit(exc.exit_code)
     except Exception as exc:  # a bug: say so in one line unless debugging
         if os.environ.get(DEBUG_ENV):
             raise
         print(
-            f"internal error: {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for the traceback)",
+            redact(f"internal error: {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for the traceback)"),
             file=sys.stderr,
         )
         sys.exit(EXIT_INTERNAL)

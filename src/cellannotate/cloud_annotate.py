@@ -23,12 +23,12 @@ import pandas as pd
 
 from cellannotate.atomic import write_text_atomic
 from cellannotate.celltypes import CellTypeTable
-from cellannotate.cloud_client import URL_ENV, CloudClient, CloudSettings, file_md5
+from cellannotate.cloud_client import ALLOW_HTTP_ENV, URL_ENV, CloudClient, CloudSettings, check_base_url, file_md5
 from cellannotate.errors import CellAnnotateError, CloudError, ModelError
 from cellannotate.models import CLOUD_MODEL_SPECIES, CLOUD_MODELS
 from cellannotate.tenx_h5 import TenxMatrix
 from cellannotate.token import CloudToken
-from cellannotate.validation import ValidationReport
+from cellannotate.validation import ValidationReport, check_cells
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +87,11 @@ def settings_from_env(base_url: str | None = None, poll_interval: float | None =
     """Settings from arguments, else ``$CELLANNOTATE_CLOUD_URL`` / ``$CELLANNOTATE_CLOUD_POLL_SECONDS``."""
     if poll_interval is None and os.environ.get(POLL_ENV):
         poll_interval = float(os.environ[POLL_ENV])
+    allow_http = os.environ.get(ALLOW_HTTP_ENV) == "1"
     return CloudSettings(
-        base_url=base_url or os.environ.get(URL_ENV) or CloudSettings.base_url,
+        base_url=check_base_url(base_url or os.environ.get(URL_ENV) or CloudSettings.base_url, allow_http),
         poll_interval=CloudSettings.poll_interval if poll_interval is None else poll_interval,
+        allow_http=allow_http,
     )
 
 
@@ -164,6 +166,7 @@ def annotate_cloud(
     settings = settings or settings_from_env()
     job_dir = Path(job_dir) if job_dir else default_job_dir()
     with TenxMatrix(matrix_path) as matrix:
+        check_cells(matrix)
         genome = _genome(matrix)
         barcodes = matrix.barcodes
     md5 = file_md5(matrix_path)

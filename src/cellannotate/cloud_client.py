@@ -7,8 +7,12 @@ poll it, and download its output files. What a serious client needs on top:
 * one ``requests.Session`` for the API, with connect/read timeouts;
 * retries with exponential backoff and jitter on connection errors, timeouts, 429
   (honouring ``Retry-After``) and 5xx, never on other 4xx;
-* the token only as the API's ``session_id`` cookie: never sent to presigned storage
-  URLs, never logged, never in an exception;
+* the token only as the API's ``session_id`` cookie, and only to the configured API
+  origin: API redirects are followed by hand and only within that origin, presigned
+  storage URLs go through a session that has no cookie; server text is shortened and
+  redacted before it reaches a message, and no 401/403 body is quoted at all;
+* ``https`` only, except to this machine (loopback), or when
+  ``$CELLANNOTATE_CLOUD_ALLOW_HTTP=1`` says so explicitly;
 * polling with a bounded total wait and progress on stderr.
 
 Time is injected (``sleep``, ``clock``) so that tests run without waiting.
@@ -23,18 +27,22 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+import ipaddress
 from typing import Callable
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 
-from cellannotate.errors import CloudError, TokenError
-from cellannotate.token import CloudToken
+from cellannotate.errors import CloudError, TokenError, UsageError
+from cellannotate.token import CloudToken, redact
 
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "https://cloud.10xgenomics.com"
 URL_ENV = "CELLANNOTATE_CLOUD_URL"
+ALLOW_HTTP_ENV = "CELLANNOTATE_CLOUD_ALLOW_HTTP"
+MAX_REDIRECTS = 5
+MAX_REASON_CHARS = 200
 API_PATHS = {
     "annotation": "api/cloud-analysis/annotation-api/v1",
     "files": "api/cloud-analysis/files-api/v1",
@@ -60,6 +68,7 @@ class CloudSettings:
     poll_interval: float = 30.0
     max_wait: float = 12 * 3600.0
     part_bytes: int = 5 * 1024 * 1024
+    allow_http: bool = False
 
     def url(self, api: str, path: str = "") -> str:
         base = f"{self.base_url.rstrip('/')}/{API_PATHS[api]}"
@@ -81,16 +90,41 @@ class Analysis:
 
 
 def _reason(response: requests.Response) -> str:
-    """The server's reason for a refusal, from its JSON body if it has one."""
+    """The server's reason for a refusal, from its JSON body if it has one: shortened, redacted."""
+    text = response.reason or f"HTTP {response.status_code}"
     try:
         body = response.json()
     except ValueError:
-        return response.reason or f"HTTP {response.status_code}"
+        body = None
     if isinstance(body, dict):
-        for key in ("message", "error", "detail", "reason"):
-            if body.get(key):
-                return str(body[key])
-    return str(body)[:300]
+        text = next((str(body[k]) for k in ("message", "error", "detail", "reason") if body.get(k)), str(body))
+    text = " ".join(redact(text).split())
+    return text if len(text) <= MAX_REASON_CHARS else text[:MAX_REASON_CHARS] + "..."
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(url: str, allow_http: bool = False) -> str:
+    """``url`` if it is a usable server address: ``https``, or ``http`` to loopback or when allowed."""
+    scheme, host, _ = _origin(url)
+    if scheme not in ("https", "http") or not host:
+        raise UsageError(f"the 10x Cloud URL must look like https://host, not {url!r}")
+    if scheme == "http" and not allow_http and not _is_loopback(host):
+        raise UsageError(
+            f"refusing to send the 10x Cloud token over plain http to {host}: use an https:// URL "
+            f"(or set {ALLOW_HTTP_ENV}=1 if you really mean it)"
+        )
+    return url
 
 
 def _retry_after(response: requests.Response | None) -> float | None:
@@ -118,8 +152,12 @@ class CloudClient:
         self._sleep, self._clock = sleep, clock
         self._progress = progress or (lambda message: log.info("%s", message))
         self._rng = random.Random()
+        check_base_url(self.settings.base_url, self.settings.allow_http)
+        self._origin = _origin(self.settings.base_url)
+        if self._origin[0] == "http" and not _is_loopback(self._origin[1]):
+            log.warning("warning: the 10x Cloud token goes over plain http to %s", self._origin[1])
+        self._cookie = f"session_id={token.reveal()}"
         self._session = requests.Session()
-        self._session.cookies.set("session_id", token.reveal())
         self._storage = requests.Session()  # presigned URLs: no cookie, ever
 
     def close(self) -> None:
@@ -147,17 +185,17 @@ class CloudClient:
         for attempt in range(1, self.settings.max_attempts + 1):
             response = None
             try:
-                response = session.request(method, url, timeout=timeout, **kwargs)
+                response = self._request(session, method, url, what, timeout=timeout, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
-                last = f"{type(exc).__name__} talking to {self.settings.base_url}"
+                last = f"{type(exc).__name__} talking to {urlsplit(url).hostname}"
             else:
                 if response.status_code < 400:
                     return response
                 if response.status_code in (401, 403):
                     raise TokenError(
-                        f"10x Cloud refused the token ({response.status_code}: {_reason(response)}) while trying to "
-                        f"{what}; it may have expired: create a new one at {self.settings.base_url}/account/security "
-                        "and save it with `cellannotate cloud auth setup`"
+                        f"10x Cloud refused the token ({response.status_code}) while trying to {what}; it may "
+                        f"have expired: create a new one at {self.settings.base_url}/account/security and save it "
+                        "with `cellannotate cloud auth setup`"
                     )
                 if response.status_code not in RETRY_STATUSES:
                     raise CloudError(f"10x Cloud refused to {what} ({response.status_code}): {_reason(response)}")
@@ -167,6 +205,25 @@ class CloudClient:
                 log.warning("could not %s: %s; retrying in %.1f s", what, last, wait)
                 self._sleep(wait)
         raise CloudError(f"could not {what} after {self.settings.max_attempts} attempts: {last}")
+
+    def _request(self, session: requests.Session, method: str, url: str, what: str, **kwargs) -> requests.Response:
+        """Send once. API requests carry the cookie, only to the API origin; their redirects
+        are followed here, within that origin, and refused elsewhere."""
+        if session is self._storage:
+            return session.request(method, url, **kwargs)
+        for _ in range(MAX_REDIRECTS + 1):
+            if _origin(url) != self._origin:
+                raise CloudError(
+                    f"10x Cloud sent the request to {what} to another host ({urlsplit(url).hostname}); the token goes "
+                    f"only to {self._origin[1]}, so it was not followed"
+                )
+            response = session.request(method, url, headers={"Cookie": self._cookie}, allow_redirects=False, **kwargs)
+            if not response.is_redirect:
+                return response
+            url = urljoin(url, response.headers["Location"])
+            if response.status_code == 303:
+                method, kwargs = "GET", {k: v for k, v in kwargs.items() if k not in ("json", "data")}
+        raise CloudError(f"10x Cloud redirected the request to {what} more than {MAX_REDIRECTS} times")
 
     def _json(self, method: str, url: str, what: str, **kwargs):
         response = self._send(self._session, method, url, what, **kwargs)
@@ -317,7 +374,7 @@ class CloudClient:
                     written += len(block)
         except requests.RequestException as exc:
             raise CloudError(f"downloading a result broke off: {type(exc).__name__}") from None
-        if expected is not None and written != int(expected):
+        if expected is not None and expected.isdigit() and written != int(expected):
             raise CloudError(f"a result download is truncated ({written} of {expected} bytes)")
 
 

@@ -17,14 +17,13 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-import tempfile
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from cellannotate import __version__
-from cellannotate.atomic import atomic_path
+from cellannotate.atomic import atomic_path, ensure_folder, staging_folder
 from cellannotate.celltypes import CellTypeTable
 from cellannotate.errors import CellAnnotateError
 from cellannotate.tenx_h5 import DEFAULT_CHUNK_CELLS, TenxH5Writer, TenxMatrix
@@ -131,7 +130,7 @@ def make_annotated_cloupe(
     converter: Path, matrix: TenxMatrix, tables: list[CellTypeTable], dest: Path
 ) -> None:
     """Run louper on an interchange file of ``matrix`` and ``tables``; ``dest`` appears only if it succeeds."""
-    with tempfile.TemporaryDirectory(prefix="cellannotate-louper-", dir=Path(dest).parent) as tmp:
+    with staging_folder(ensure_folder(Path(dest).parent), ".cellannotate-louper-") as tmp:
         interchange = Path(tmp) / "louper_input.h5"
         write_louper_input(interchange, matrix, tables)
         out = Path(tmp) / "annotated.cloupe"

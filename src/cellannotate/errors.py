@@ -40,3 +40,9 @@ class OutputError(CellAnnotateError):
     """Outputs could not be written."""
 
     exit_code = 7
+
+
+class UsageError(CellAnnotateError):
+    """An option's value is not acceptable (the same exit code as Click's usage errors)."""
+
+    exit_code = 2

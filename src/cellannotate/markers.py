@@ -36,6 +36,7 @@ from cellannotate.marker_db import MarkerDatabase, Signature, load_marker_databa
 from cellannotate.normalize import log_normalize
 from cellannotate.projection import pca_2d
 from cellannotate.tenx_h5 import DEFAULT_CHUNK_CELLS, TenxMatrix
+from cellannotate.validation import check_cells
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +203,7 @@ def annotate_markers_file(matrix_path: Path, species: str, outdir: Path, databas
     """Annotate the matrix at ``matrix_path`` and write ``outdir/Markers``."""
     database = load_marker_database(species, database_path)
     with TenxMatrix(matrix_path) as matrix:
+        check_cells(matrix)
         table = annotate_markers(matrix, species, database)
     table.write(Path(outdir) / MODEL)
     return table

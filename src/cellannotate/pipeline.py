@@ -12,21 +12,22 @@ model asked for gets ``markers``, the one local model for mouse.
 from __future__ import annotations
 
 import logging
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from cellannotate.assemble import CLOUPE_OUT, assemble_outputs
+from cellannotate.assemble import CLOUPE_OUT, OUTS_HINT, assemble_outputs
+from cellannotate.atomic import check_replaceable_folder, ensure_folder, staging_folder
 from cellannotate.azimuth import MODEL as AZIMUTH
 from cellannotate.azimuth import annotate_azimuth_file
 from cellannotate.azimuth_model import locate_model
 from cellannotate.cloud_annotate import MODEL as CLOUD
 from cellannotate.cloud_annotate import annotate_cloud, check_cloud_request, settings_from_env
 from cellannotate.cloupe import annotate_cloupe, check_cloupe
-from cellannotate.errors import ModelError
+from cellannotate.errors import ModelError, OutputError
 from cellannotate.markers import MODEL as MARKERS_FOLDER
 from cellannotate.markers import annotate_markers_file
 from cellannotate.models import ANNOTATION_MODELS, CLOUD_MODELS, MARKERS
+from cellannotate.sample_id import check_sample_id
 from cellannotate.species import HUMAN, MOUSE
 from cellannotate.token import read_token
 from cellannotate.validation import ValidationReport, validate_matrix
@@ -86,13 +87,23 @@ def _run_model(model: str, request: AnnotateRequest, report: ValidationReport, w
 
 
 def run_annotate(request: AnnotateRequest) -> Path:
-    """Run every step for one sample and return the ``outs/`` folder."""
+    """Run every step for one sample and return the ``outs/`` folder.
+
+    ``OUTDIR/outs`` is checked before any work: a folder we did not write (Space Ranger's
+    own ``outs/`` when OUTDIR is its run folder) is refused, never replaced.
+    """
+    check_sample_id(request.sample_id)
+    outdir = Path(request.outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise OutputError(f"--outdir {outdir} exists and is not a folder")
+    check_replaceable_folder(outdir / "outs", OUTS_HINT)
     if request.cloupe is not None:
         check_cloupe(request.cloupe)
     if request.azimuth_model is not None:
         locate_model(request.azimuth_model)
     if request.cell_annotation_model in CLOUD_MODELS:
         read_token(request.tenx_cloud_token_path)
+        settings_from_env(request.cloud_url)
         log.info("10x Cloud token: ok")
     report = validate_matrix(request.matrix)
     log.info(
@@ -103,10 +114,7 @@ def run_annotate(request: AnnotateRequest) -> Path:
         log.warning("warning: %s", warning)
     planned = plan_models(report, request.cell_annotation_model)
     log.info("models to run: %s", ", ".join(planned))
-    outdir = Path(request.outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".work-", dir=outdir) as tmp:
-        workdir = Path(tmp)
+    with staging_folder(ensure_folder(outdir, "run folder (--outdir)"), ".work-") as workdir:
         folders = [_run_model(model, request, report, workdir) for model in planned]
         cloupe = None
         if request.cloupe is not None:

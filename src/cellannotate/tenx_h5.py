@@ -112,7 +112,8 @@ class TenxMatrix:
     layout : ``"v3"`` (Cell Ranger 3+ / Space Ranger) or ``"v2"`` (Cell Ranger 2).
     attrs : dict of root attributes, strings decoded.
     features : FeatureTable, ``n_features`` long.
-    barcodes : array of ``str``, ``n_cells`` long, in file order.
+    barcodes : array of ``str``, ``n_cells`` long, in file order; read on first use (about
+        100 bytes a barcode), so streamed checks use :meth:`barcode_chunks` instead.
     indptr : int64 array of ``n_cells + 1`` offsets into ``data``/``indices``.
     """
 
@@ -130,7 +131,8 @@ class TenxMatrix:
         except MatrixError:
             self.close()
             raise
-        except (OSError, KeyError, ValueError, TypeError) as exc:
+        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+            # h5py reports soft-link loops and broken internal links as RuntimeError or KeyError.
             self.close()
             raise MatrixError(f"cannot read matrix from {self.path} (truncated or corrupt?): {exc}") from None
 
@@ -193,10 +195,12 @@ class TenxMatrix:
             raise MatrixError(f"{self.path}: 'indptr' must be integers, found dtype {group['indptr'].dtype}")
         self._expect_length("features", len(self.features), self.n_features)
         barcodes = group["barcodes"]
+        if barcodes.dtype.kind not in "SO":
+            raise MatrixError(f"{self.path}: 'barcodes' must be strings, found dtype {barcodes.dtype}")
         self._expect_length("barcodes", barcodes.shape[0], self.n_cells)
         self._expect_length("indptr", group["indptr"].shape[0], self.n_cells + 1)
         self._expect_length("indices", self._indices.shape[0], self._data.shape[0])
-        self.barcodes = _decode(barcodes[()])
+        self._barcodes_ds, self._barcodes = barcodes, None
         self.indptr = group["indptr"][()].astype(np.int64, copy=False)
         nnz = self._data.shape[0]
         if self.indptr[0] != 0 or self.indptr[-1] != nnz:
@@ -228,6 +232,26 @@ class TenxMatrix:
 
     # -- data ----------------------------------------------------------------------
     @property
+    def barcodes(self) -> np.ndarray:
+        if self._barcodes is None:
+            self._barcodes = _decode(self._read(self._barcodes_ds, slice(None), "barcodes"))
+        return self._barcodes
+
+    def barcode_chunks(self, size: int = 1_000_000) -> Iterator[np.ndarray]:
+        """The barcodes as fixed-width ``bytes`` arrays of at most ``size``, in file order."""
+        for start in range(0, self.n_cells, size):
+            values = self._read(self._barcodes_ds, slice(start, start + size), "barcodes")
+            if values.dtype.kind == "O":
+                values = np.array([v if isinstance(v, bytes) else str(v).encode() for v in values], dtype="S")
+            yield values
+
+    def _read(self, dataset: h5py.Dataset, where: slice, what: str) -> np.ndarray:
+        try:
+            return dataset[where]
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise MatrixError(f"cannot read {what} of {self.path} (truncated?): {exc}") from None
+
+    @property
     def nnz(self) -> int:
         return int(self.indptr[-1]) if len(self.indptr) else 0
 
@@ -238,11 +262,8 @@ class TenxMatrix:
         Raises :class:`MatrixError` for out-of-range indices or negative/non-finite values.
         """
         lo, hi = int(self.indptr[start]), int(self.indptr[stop])
-        try:
-            data = self._data[lo:hi]
-            indices = self._indices[lo:hi]
-        except (OSError, ValueError) as exc:
-            raise MatrixError(f"cannot read cells {start}..{stop} of {self.path} (truncated?): {exc}") from None
+        data = self._read(self._data, slice(lo, hi), f"cells {start}..{stop}")
+        indices = self._read(self._indices, slice(lo, hi), f"cells {start}..{stop}")
         if len(indices) and (indices.min() < 0 or indices.max() >= self.n_features):
             raise MatrixError(
                 f"{self.path}: feature index out of range in cells {start}..{stop} "

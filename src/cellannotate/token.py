@@ -6,7 +6,9 @@ the token comes as a secret in ``$TENX_CLOUD_TOKEN`` instead, so it is never a f
 work directory. Order: ``--tenx-cloud-token-path``, then ``$TENX_CLOUD_TOKEN``, then the
 saved default location. The token
 value is wrapped in :class:`CloudToken`, whose ``str``/``repr`` never show it, and no
-message raised here quotes the file's content.
+message raised here quotes the file's content. Text from elsewhere (a server that echoes
+a request back) can still carry it, so every message that leaves the process goes
+through :func:`redact`, which knows every token this process has read.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import os
 import re
 import stat
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
-from cellannotate.atomic import write_text_atomic
+from cellannotate.atomic import ensure_folder, write_text_atomic
 from cellannotate.errors import TokenError
 
 TOKEN_PATH_ENV = "CELLANNOTATE_TENX_CLOUD_TOKEN_PATH"
@@ -27,6 +30,9 @@ SETUP_COMMAND = "cellannotate cloud auth setup"
 
 MAX_TOKEN_FILE_BYTES = 16 * 1024
 _TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]{16,4096}")
+REDACTED = "<redacted>"
+# Every token value seen by this process, so that redact() can find it in any text.
+_SEEN: set[str] = set()
 
 
 class CloudToken:
@@ -36,6 +42,7 @@ class CloudToken:
 
     def __init__(self, value: str):
         self._value = value
+        _SEEN.add(value)
 
     def reveal(self) -> str:
         """The token itself, for the one place that sends it."""
@@ -48,6 +55,14 @@ class CloudToken:
 
     def __reduce__(self):
         raise TypeError("a CloudToken cannot be pickled")
+
+
+def redact(text: str) -> str:
+    """``text`` with every token this process has read (plain or URL-encoded) replaced."""
+    for value in _SEEN:
+        for form in {value, quote(value, safe=""), quote_plus(value)}:
+            text = text.replace(form, REDACTED)
+    return text
 
 
 def default_token_path() -> Path:
@@ -99,13 +114,17 @@ def read_token(path: Path | None = None) -> CloudToken:
         except TokenError as exc:
             raise TokenError(f"${TOKEN_ENV}: {exc}") from None
     path = resolve_token_path(path)
-    if not path.exists():
+    try:
+        info = path.stat()
+    except FileNotFoundError:
         where = "the given --tenx-cloud-token-path" if given else "the saved default location"
         raise TokenError(
             f"10x Cloud token file not found at {where}: {path}; create one with `{SETUP_COMMAND}` "
             "or pass --tenx-cloud-token-path"
-        )
-    info = path.stat()
+        ) from None
+    except OSError as exc:
+        raise TokenError(f"cannot reach 10x Cloud token file {path}: {exc.strerror} (check the permissions "
+                         "of the file and of its folders)") from None
     if stat.S_ISDIR(info.st_mode):
         raise TokenError(f"10x Cloud token path is a directory, not a file: {path}")
     if not stat.S_ISREG(info.st_mode):
@@ -120,7 +139,7 @@ def read_token(path: Path | None = None) -> CloudToken:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise TokenError(f"cannot read 10x Cloud token file {path}: {exc.strerror}") from None
+        raise TokenError(f"cannot read 10x Cloud token file {path}: {exc.strerror} (check its permissions)") from None
     try:
         text = raw.decode("ascii")
     except UnicodeDecodeError:
@@ -134,6 +153,9 @@ def read_token(path: Path | None = None) -> CloudToken:
 def save_token(token: CloudToken, path: Path | None = None) -> Path:
     """Write the token to ``path`` (default location if None) with mode 0600, atomically."""
     path = resolve_token_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    new_folder = not os.path.isdir(path.parent)
+    ensure_folder(path.parent, "token folder")
+    if new_folder:
+        path.parent.chmod(0o700)
     write_text_atomic(path, token.reveal() + "\n", mode=0o600)
     return path

@@ -10,7 +10,6 @@ input, spots, few cells) becomes a warning in the report.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,16 +18,12 @@ import numpy as np
 
 from cellannotate import __version__
 from cellannotate.atomic import write_text_atomic
+from cellannotate.barcodes import BINNED, SPOTS, UNKNOWN_KIND, classify_barcodes, find_duplicates, sample_barcodes
 from cellannotate.errors import MatrixError
 from cellannotate.models import CLOUD_MAX_CELLS, CLOUD_MIN_CELLS
 from cellannotate.species import HUMAN, MOUSE, SpeciesCall, infer_species
 from cellannotate.tenx_h5 import DEFAULT_CHUNK_CELLS, TenxMatrix
 
-SEGMENTED, BINNED, SPOTS, SINGLE_CELL, UNKNOWN_KIND = "segmented", "binned", "spots", "single_cell", "unknown"
-
-_SEGMENTED = re.compile(r"^cellid_\d+-\d+$")
-_BINNED = re.compile(r"^s_(\d{3})um_\d+_\d+-\d+$")
-_SEQUENCE = re.compile(r"^[ACGTN]{8,}-\d+$")
 
 
 @dataclass
@@ -73,53 +68,29 @@ class ValidationReport:
             raise MatrixError(f"cannot read validation report {path}: {exc}") from None
 
 
-def classify_barcodes(barcodes: np.ndarray, software_version: str, chemistry: str) -> tuple[str, int | None]:
-    """Return the matrix kind and, for binned Visium HD, the bin size in µm.
-
-    Visium HD barcodes say what they are (``cellid_000000001-1`` for segmented cells,
-    ``s_008um_00001_00002-1`` for 8 µm bins). Sequence barcodes are single cells, or
-    Visium spots when Space Ranger made the file.
-    """
-    if len(barcodes) == 0:
-        return UNKNOWN_KIND, None
-    kinds = Counter()
-    bin_sizes = Counter()
-    for barcode in barcodes:
-        if _SEGMENTED.match(barcode):
-            kinds[SEGMENTED] += 1
-        elif m := _BINNED.match(barcode):
-            kinds[BINNED] += 1
-            bin_sizes[int(m.group(1))] += 1
-        elif _SEQUENCE.match(barcode):
-            kinds["sequence"] += 1
-    kind, count = kinds.most_common(1)[0] if kinds else (UNKNOWN_KIND, 0)
-    if count < 0.9 * len(barcodes):
-        return UNKNOWN_KIND, None
-    if kind == BINNED:
-        return BINNED, bin_sizes.most_common(1)[0][0]
-    if kind == "sequence":
-        spatial = software_version.lower().startswith("spaceranger") or "visium" in chemistry.lower()
-        return (SPOTS if spatial else SINGLE_CELL), None
-    return kind, None
-
-
 def matrix_species(matrix: TenxMatrix) -> SpeciesCall:
     """The species of a matrix, from its gene-expression features only."""
     ge = matrix.features.gene_expression
     return infer_species(matrix.features.ids[ge], matrix.features.names[ge], matrix.features.genomes[ge])
 
 
-def _duplicates(barcodes: np.ndarray) -> tuple[int, str | None]:
-    values, counts = np.unique(barcodes.astype(str), return_counts=True)
-    dup = values[counts > 1]
-    return len(dup), (str(dup[0]) if len(dup) else None)
+def check_cells(matrix: TenxMatrix) -> None:
+    """Refuse a matrix without cells or with a barcode twice: no step can label those.
+
+    Every annotation step calls this itself rather than trusting that validation ran.
+    """
+    if matrix.n_cells == 0:
+        raise MatrixError(f"{matrix.path}: the matrix has no cells (barcodes)")
+    duplicates = find_duplicates(matrix)
+    if duplicates.count:
+        raise MatrixError(f"{matrix.path}: {duplicates.count:,} duplicate barcodes (for example "
+                          f"{duplicates.example}); barcodes must be unique")
 
 
 def validate_matrix(path: Path, chunk_cells: int = DEFAULT_CHUNK_CELLS) -> ValidationReport:
     """Validate the matrix at ``path`` in one streamed pass; raise :class:`MatrixError` if unusable."""
     with TenxMatrix(path) as matrix:
-        if matrix.n_cells == 0:
-            raise MatrixError(f"{path}: the matrix has no cells (barcodes)")
+        check_cells(matrix)
         if matrix.n_features == 0:
             raise MatrixError(f"{path}: the matrix has no features")
         features = matrix.features
@@ -131,12 +102,8 @@ def validate_matrix(path: Path, chunk_cells: int = DEFAULT_CHUNK_CELLS) -> Valid
                 f"{path}: no 'Gene Expression' features (found {', '.join(sorted(types))}); "
                 "annotation needs gene expression"
             )
-        n_dup, example = _duplicates(matrix.barcodes)
-        if n_dup:
-            raise MatrixError(f"{path}: {n_dup} duplicate barcodes (for example {example}); barcodes must be unique")
-
         totals = np.empty(matrix.n_cells, dtype=np.float64)
-        genes = np.empty(matrix.n_cells, dtype=np.int64)
+        genes = np.empty(matrix.n_cells, dtype=np.int32)
         integers = True
         ge_index = np.flatnonzero(ge_mask)
         for chunk in matrix.iter_chunks(chunk_cells, features=None if n_ge == matrix.n_features else ge_index):
@@ -149,7 +116,7 @@ def validate_matrix(path: Path, chunk_cells: int = DEFAULT_CHUNK_CELLS) -> Valid
         software = str(matrix.attrs.get("software_version", ""))
         chemistry = str(matrix.attrs.get("chemistry_description", ""))
         call = matrix_species(matrix)
-        kind, bin_size = classify_barcodes(matrix.barcodes, software, chemistry)
+        kind, bin_size = classify_barcodes(sample_barcodes(matrix), software, chemistry)
         zero = int((totals == 0).sum())
         report_args = dict(
             matrix=str(path),
