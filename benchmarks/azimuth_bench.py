@@ -29,21 +29,21 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from azimuth_standin import write_standin_model  # noqa: E402
-from cellannotate.azimuth_assets import load_assets  # noqa: E402
+from cellannotate.annotators.azimuth.assets import load_assets  # noqa: E402
 from cellannotate.example_data import ExampleSpec, write_example  # noqa: E402
 
 CHILD = """
 import resource, sys, time
 from pathlib import Path
-from cellannotate.tenx_h5 import TenxMatrix
+from cellannotate.io.tenx_h5 import TenxMatrix
 engine, matrix, model, out = sys.argv[1:5]
 start = time.perf_counter()
 with TenxMatrix(matrix) as m:
     if engine == "numpy":
-        from cellannotate.azimuth import run_numpy
+        from cellannotate.annotators.azimuth.engine import run_numpy
         run_numpy(m, Path(model), Path(out))
     else:
-        from cellannotate.azimuth_reference import run_panhumanpy
+        from cellannotate.annotators.azimuth.reference import run_panhumanpy
         run_panhumanpy(m, Path(model), Path(out))
 print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """

@@ -20,8 +20,8 @@ import numpy as np
 
 from cellannotate.errors import ModelError
 from cellannotate.example_data import ExampleSpec, write_example
-from cellannotate.markers import annotate_markers
-from cellannotate.tenx_h5 import read_10x_h5
+from cellannotate.annotators.markers.scoring import annotate_markers
+from cellannotate.io.tenx_h5 import read_10x_h5
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "10x"
 SAME_MEANING = {
@@ -68,7 +68,7 @@ _NAMES: dict = {}
 
 def _db_names(species: str) -> set:
     if species not in _NAMES:
-        from cellannotate.marker_db import load_marker_database
+        from cellannotate.annotators.markers.database import load_marker_database
 
         _NAMES[species] = set(load_marker_database(species).cell_types)
     return _NAMES[species]

@@ -30,7 +30,7 @@ def run_once(matrix: Path, out: Path) -> tuple[float, float]:
     """Seconds and peak RSS (MiB) of one validation in a child process."""
     code = (
         "import resource, sys\n"
-        "from cellannotate.validation import validate_matrix\n"
+        "from cellannotate.validation.matrix import validate_matrix\n"
         "validate_matrix(sys.argv[1]).write_json(sys.argv[2])\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     )

@@ -6,31 +6,28 @@ from typing import Optional
 
 import typer
 
-from cellannotate.azimuth import CHUNK_CELLS, ENGINES, annotate_azimuth_file
-from cellannotate.cli_support import matrix_option, new_app, run_app, setup_logging
-from cellannotate.steps import sample_species
+from cellannotate import cli_options as opt
+from cellannotate.annotators import ModelOptions, annotate_step, registry
+from cellannotate.annotators.azimuth.engine import CHUNK_CELLS, ENGINES
+from cellannotate.cli_support import new_app, run_app, setup_logging
 
 app = new_app(__doc__)
 
 
 @app.command()
 def main(
-    matrix: Path = matrix_option(),
-    outdir: Path = typer.Option(Path("annotations"), help="Folder that receives Azimuth/ (cell_types.csv, model.json, embedding.npy)."),
-    azimuth_model: Optional[Path] = typer.Option(
-        None, readable=False,
-        help="Pan-Human Azimuth v1 weights (.keras); default: $CELLANNOTATE_AZIMUTH_MODEL, then the cache "
-             "`cellannotate models fetch` fills, then panhumanpy's cache.",
-    ),
-    validation: Optional[Path] = typer.Option(None, help="validation.json of this matrix (species); inferred if omitted."),
+    matrix: Path = opt.matrix(),
+    validation: Path = opt.validation(),
+    outdir: Path = opt.outdir(Path("annotations"), "Folder that receives Azimuth/ (cell_types.csv, model.json, embedding.npy)."),
+    azimuth_model: Optional[Path] = opt.azimuth_model(),
     engine: str = typer.Option("numpy", help=f"One of {', '.join(ENGINES)}: numpy streams the matrix without "
                                "TensorFlow; panhumanpy runs panhumanpy 1.0.0 itself (TensorFlow 2.17, all in memory)."),
     chunk_cells: int = typer.Option(CHUNK_CELLS, min=1, help="Cells per chunk (memory grows with it)."),
 ) -> None:
     """Normalise, align to the 5,055-gene panel, predict, calibrate and label every cell; write OUTDIR/Azimuth."""
     setup_logging()
-    species = sample_species(matrix, validation)
-    table = annotate_azimuth_file(matrix, species, outdir, azimuth_model, engine, chunk_cells)
+    options = ModelOptions(azimuth_model=azimuth_model, azimuth_engine=engine, chunk_cells=chunk_cells)
+    table = annotate_step(registry.get("azimuth"), matrix, validation, options, outdir)
     typer.echo(f"Azimuth: {int(table.assigned.sum()):,} of {table.n_cells:,} cells labelled", err=True)
 
 

@@ -6,40 +6,34 @@ from typing import Optional
 
 import typer
 
-from cellannotate.cli_support import matrix_option, new_app, run_app, setup_logging
-from cellannotate.cloud_annotate import annotate_cloud, settings_from_env
-from cellannotate.models import CLOUD_MODELS
-from cellannotate.token import read_token
-from cellannotate.validation import ValidationReport, validate_matrix
+from cellannotate import cli_options as opt
+from cellannotate.annotators import ModelOptions, annotate_step, registry
+from cellannotate.cli_support import new_app, run_app, setup_logging
 
 app = new_app(__doc__)
 
 
 @app.command()
 def main(
-    matrix: Path = matrix_option(),
-    cell_annotation_model: str = typer.Option(
-        "auto", help=f"One of {', '.join(CLOUD_MODELS)}; auto picks the model for the sample's species."
-    ),
-    tenx_cloud_token_path: Optional[Path] = typer.Option(
-        None, readable=False, help="File holding the 10x Cloud token (default: $TENX_CLOUD_TOKEN, then the saved location)."
-    ),
-    outdir: Path = typer.Option(Path("annotations"), help="Folder that receives 10x_Cloud/."),
-    validation: Optional[Path] = typer.Option(None, help="validation.json of this matrix; validated here if omitted."),
-    cloud_url: Optional[str] = typer.Option(
-        None, help="Server base URL (default: $CELLANNOTATE_CLOUD_URL or https://cloud.10xgenomics.com)."
-    ),
+    matrix: Path = opt.matrix(),
+    validation: Path = opt.validation(),
+    tenx_cloud_token_path: Optional[Path] = opt.tenx_cloud_token_path(),
+    outdir: Path = opt.outdir(Path("annotations"), "Folder that receives 10x_Cloud/."),
+    cloud_url: Optional[str] = opt.cloud_url(),
     job_dir: Optional[Path] = typer.Option(
-        None, help="Where running jobs are remembered for re-attaching (default: $CELLANNOTATE_CLOUD_JOBS or ~/.cache)."
+        None, readable=False,
+        help="Where running jobs are remembered for re-attaching (default: $CELLANNOTATE_CLOUD_JOBS or ~/.cache).",
     ),
     poll_interval: Optional[float] = typer.Option(None, min=0, help="Seconds between status checks (default 30)."),
 ) -> None:
-    """Upload MATRIX, wait for the 10x Cloud analysis, and write OUTDIR/10x_Cloud."""
+    """Upload MATRIX, wait for the 10x Cloud analysis, and write OUTDIR/10x_Cloud.
+
+    The model is the one validate_matrix.py was asked for (--cell-annotation-model), else auto.
+    """
     setup_logging()
-    token = read_token(tenx_cloud_token_path)
-    report = ValidationReport.read_json(validation) if validation else validate_matrix(matrix)
-    table = annotate_cloud(matrix, report, cell_annotation_model, token, outdir,
-                           settings_from_env(cloud_url, poll_interval), job_dir=job_dir)
+    options = ModelOptions(tenx_cloud_token_path=tenx_cloud_token_path, cloud_url=cloud_url, cloud_job_dir=job_dir,
+                           cloud_poll_interval=poll_interval)
+    table = annotate_step(registry.get("10x_cloud"), matrix, validation, options, outdir)
     typer.echo(f"10x Cloud: {table.n_cells:,} cells labelled with {table.info['model_name']}", err=True)
 
 

@@ -6,21 +6,20 @@ from typing import List, Optional
 
 import typer
 
-from cellannotate.cli_support import matrix_option, new_app, run_app, setup_logging
-from cellannotate.cloupe import annotate_cloupe
+from cellannotate import cli_options as opt
+from cellannotate.cli_support import new_app, run_app, setup_logging
+from cellannotate.outputs.cloupe import annotate_cloupe
 
 app = new_app(__doc__)
 
 
 @app.command()
 def main(
-    matrix: Path = matrix_option(),
-    cloupe: Path = typer.Option(..., readable=False, help="The sample's Loupe .cloupe file."),
-    annotations: List[Path] = typer.Option(..., help="A model's annotation folder (e.g. Markers/); repeat per model."),
-    out: Path = typer.Option(Path("cell_annotation_sample_cloupe.cloupe"), help="Annotated .cloupe to write."),
-    loupe_converter: Optional[Path] = typer.Option(
-        None, help="10x's louper executable (default: $CELLANNOTATE_LOUPE_CONVERTER); without it no .cloupe is made."
-    ),
+    matrix: Path = opt.matrix(),
+    cloupe: Path = opt.cloupe(..., "The sample's Loupe .cloupe file."),
+    annotations: List[Path] = opt.annotations(),
+    out: Path = typer.Option(Path("cell_annotation_sample_cloupe.cloupe"), readable=False, help="Annotated .cloupe to write."),
+    loupe_converter: Optional[Path] = opt.loupe_converter(),
 ) -> None:
     """Write OUT with the cell types as Loupe groups, or explain why not (exit 0, no file)."""
     setup_logging()

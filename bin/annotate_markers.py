@@ -6,26 +6,23 @@ from typing import Optional
 
 import typer
 
-from cellannotate.cli_support import matrix_option, new_app, run_app, setup_logging
-from cellannotate.markers import annotate_markers_file
-from cellannotate.steps import sample_species
+from cellannotate import cli_options as opt
+from cellannotate.annotators import ModelOptions, annotate_step, registry
+from cellannotate.cli_support import new_app, run_app, setup_logging
 
 app = new_app(__doc__)
 
 
 @app.command()
 def main(
-    matrix: Path = matrix_option(),
-    outdir: Path = typer.Option(Path("annotations"), help="Folder that receives Markers/ (cell_types.csv, model.json)."),
-    validation: Optional[Path] = typer.Option(None, help="validation.json of this matrix (species); inferred if omitted."),
-    markers_db: Optional[Path] = typer.Option(
-        None, help="Marker file or folder in pegasus JSON format (default: the pegasuspy package's curated markers)."
-    ),
+    matrix: Path = opt.matrix(),
+    validation: Path = opt.validation(),
+    outdir: Path = opt.outdir(Path("annotations"), "Folder that receives Markers/ (cell_types.csv, model.json)."),
+    markers_db: Optional[Path] = opt.markers_db(),
 ) -> None:
     """Score every cell against curated positive/negative markers and write OUTDIR/Markers."""
     setup_logging()
-    species = sample_species(matrix, validation)
-    table = annotate_markers_file(matrix, species, outdir, markers_db)
+    table = annotate_step(registry.get("markers"), matrix, validation, ModelOptions(markers_db=markers_db), outdir)
     typer.echo(f"Markers: {int(table.assigned.sum()):,} of {table.n_cells:,} cells labelled", err=True)
 
 

@@ -9,18 +9,15 @@ from typing import Optional
 
 import typer
 
+from cellannotate import cli_options as opt
+from cellannotate.annotators.cloud.token import read_token, token_source
 from cellannotate.cli_support import new_app, run_app
-from cellannotate.token import read_token, token_source
 
 app = new_app(__doc__)
 
 
 @app.command()
-def main(
-    tenx_cloud_token_path: Optional[Path] = typer.Option(
-        None, readable=False, help="File holding the 10x Cloud token (default: the location `cellannotate cloud auth setup` saved)."
-    ),
-) -> None:
+def main(tenx_cloud_token_path: Optional[Path] = opt.tenx_cloud_token_path()) -> None:
     """Check the token: a given file, else $TENX_CLOUD_TOKEN (a Nextflow secret), else the saved file.
 
     A file must be a regular file with mode 0600 holding one well-formed token.

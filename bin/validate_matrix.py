@@ -1,30 +1,33 @@
 #!/usr/bin/env python3
-"""Step 2 of the workflow: validate a 10x HDF5 matrix and write validation.json."""
+"""Step 2: validate a 10x HDF5 matrix, plan the models for it, and write validation.json."""
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
-from cellannotate.cli_support import matrix_option, new_app, run_app, setup_logging
-from cellannotate.validation import validate_matrix
+from cellannotate import cli_options as opt
+from cellannotate.annotators.plan import validate_and_plan
+from cellannotate.cli_support import new_app, run_app, setup_logging
 
 app = new_app(__doc__)
 
 
 @app.command()
 def main(
-    matrix: Path = matrix_option(),
-    out: Path = typer.Option(Path("validation.json"), help="Where to write the validation report (JSON)."),
+    matrix: Path = opt.matrix(),
+    cell_annotation_model: Optional[opt.CellAnnotationModel] = opt.cell_annotation_model(),
+    out: Path = typer.Option(Path("validation.json"), readable=False, help="Where to write the validation report (JSON)."),
 ) -> None:
-    """Check that MATRIX can be annotated and describe it (species, kind, cell counts) in OUT."""
+    """Check that MATRIX can be annotated, describe it (species, kind, cell counts) and plan its models, in OUT."""
     setup_logging()
-    report = validate_matrix(matrix)
+    report = validate_and_plan(matrix, cell_annotation_model.value if cell_annotation_model else None)
     report.write_json(out)
     for warning in report.warnings:
         typer.echo(f"warning: {warning}", err=True)
     typer.echo(
         f"{report.n_cells:,} cells, {report.n_gene_expression_features:,} gene expression features, "
-        f"species {report.species}, {report.matrix_kind}: {out}",
+        f"species {report.species}, {report.matrix_kind}; models: {', '.join(report.models)}: {out}",
         err=True,
     )
 

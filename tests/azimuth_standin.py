@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cellannotate.azimuth_assets import HEAD_SIZES, PANEL_SIZE, load_assets
+from cellannotate.annotators.azimuth.assets import HEAD_SIZES, PANEL_SIZE, load_assets
 from cellannotate.example_data import CELL_TYPE_MARKERS
 from keras_writer import layer, write_keras
 

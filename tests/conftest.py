@@ -15,7 +15,7 @@ import pytest
 import scipy.sparse as sp
 
 from cellannotate.example_data import ExampleSpec, write_example
-from cellannotate.tenx_h5 import GENE_EXPRESSION, FeatureTable, write_10x_h5
+from cellannotate.io.tenx_h5 import GENE_EXPRESSION, FeatureTable, write_10x_h5
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = REPO / "bin"
@@ -57,7 +57,7 @@ def standin(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def panel_matrix(tmp_path_factory) -> Path:
     """A 2,000-cell generated human matrix whose background genes are Azimuth panel genes (59% overlap)."""
-    from cellannotate.azimuth_assets import load_assets
+    from cellannotate.annotators.azimuth.assets import load_assets
 
     path = tmp_path_factory.mktemp("azimuth") / "panel.h5"
     write_example(path, ExampleSpec(n_cells=2000, n_genes=3000, seed=3, filler_genes=tuple(load_assets().panel)))
@@ -116,6 +116,15 @@ def small_matrix(path: Path, n_cells: int = 150, n_genes: int = 30, seed: int = 
     counts = (counts + first_gene).astype(np.int32)
     barcodes = feature_args.pop("barcodes", [f"cellid_{i + 1:09d}-1" for i in range(n_cells)])
     write_10x_h5(path, counts, features(n_genes, **feature_args), barcodes)
+    return path
+
+
+def validation_json(matrix: Path, folder: Path, request: str | None = None) -> Path:
+    """``validation.json`` of ``matrix`` (report and plan), as validate_matrix.py writes it."""
+    from cellannotate.annotators.plan import validate_and_plan
+
+    path = Path(folder) / f"{Path(matrix).stem}.validation.json"
+    validate_and_plan(matrix, request).write_json(path)
     return path
 
 

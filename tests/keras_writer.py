@@ -14,7 +14,7 @@ from pathlib import Path
 
 import h5py
 
-from cellannotate.keras_archive import snake_case
+from cellannotate.annotators.azimuth.keras_archive import snake_case
 
 
 def layer(kind: str, name: str, config: dict, sources: list | None = None) -> dict:

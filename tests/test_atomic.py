@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from cellannotate.atomic import (OWNER_MARKER, STAGING_MARKER, atomic_directory, atomic_path, staging_folder,
+from cellannotate.io.atomic import (OWNER_MARKER, STAGING_MARKER, atomic_directory, atomic_path, staging_folder,
                                  write_text_atomic)
 from cellannotate.errors import OutputError
 
@@ -106,7 +106,7 @@ def test_a_read_only_destination_is_one_output_error(tmp_path):
 KILLED_WRITER = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
-    from cellannotate.atomic import atomic_directory, atomic_path
+    from cellannotate.io.atomic import atomic_directory, atomic_path
     parent = Path(sys.argv[1])
     with atomic_directory(parent / "outs") as staging, atomic_path(parent / "big.h5") as tmp:
         (staging / "half").write_bytes(b"x" * 1000)

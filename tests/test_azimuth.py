@@ -15,13 +15,14 @@ import pytest
 import scipy.sparse as sp
 
 from azimuth_standin import write_standin_model
-from cellannotate.azimuth import PanelAligner, annotate_azimuth_file, load_model, run_numpy
-from cellannotate.azimuth_assets import HEAD_SIZES, PANEL_SIZE, load_assets
-from cellannotate.azimuth_labels import Labeller, Refiner, combined_label, is_consistent
+from cellannotate.annotators import ModelOptions, registry
+from cellannotate.annotators.azimuth.engine import PanelAligner, load_model, run_numpy
+from cellannotate.annotators.azimuth.assets import HEAD_SIZES, PANEL_SIZE, load_assets
+from cellannotate.annotators.azimuth.labels import Labeller, Refiner, combined_label, is_consistent
 from cellannotate.errors import ModelError
 from cellannotate.example_data import ExampleSpec, write_example
-from cellannotate.tenx_h5 import TenxMatrix
-from conftest import assert_one_line_error, real_file, run_script
+from cellannotate.io.tenx_h5 import TenxMatrix
+from conftest import assert_one_line_error, real_file, run_script, validation_json
 
 # Float results: `make test-blas` runs these again under another BLAS kernel.
 pytestmark = pytest.mark.numeric
@@ -67,7 +68,7 @@ def test_corrupt_model_file_is_a_clear_error(tmp_path, standin, panel_matrix):
     broken = tmp_path / "broken.keras"
     broken.write_bytes(standin.read_bytes()[:5000])
     result = run_script("annotate_azimuth.py", "--matrix", str(panel_matrix), "--azimuth-model", str(broken),
-                        "--outdir", str(tmp_path / "out"))
+                        "--validation", str(validation_json(panel_matrix, tmp_path)), "--outdir", str(tmp_path / "out"))
     assert_one_line_error(result, 5, "not a readable .keras archive")
     assert not (tmp_path / "out" / "Azimuth").exists()
 
@@ -82,7 +83,8 @@ def test_model_archive_without_weights_is_refused(tmp_path, standin):
 
 def test_missing_model_names_the_fetch_command(tmp_path, panel_matrix, monkeypatch):
     env = {"HOME": str(tmp_path), "CELLANNOTATE_MODEL_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
-    result = run_script("annotate_azimuth.py", "--matrix", str(panel_matrix), "--outdir", str(tmp_path / "out"), env=env)
+    result = run_script("annotate_azimuth.py", "--matrix", str(panel_matrix), "--outdir", str(tmp_path / "out"),
+                        "--validation", str(validation_json(panel_matrix, tmp_path)), env=env)
     assert_one_line_error(result, 5, "cellannotate models fetch")
 
 
@@ -90,13 +92,13 @@ def test_mouse_input_is_refused(tmp_path, standin):
     mouse = tmp_path / "mouse.h5"
     write_example(mouse, ExampleSpec(n_cells=200, n_genes=300, species="mouse"))
     result = run_script("annotate_azimuth.py", "--matrix", str(mouse), "--azimuth-model", str(standin),
-                        "--outdir", str(tmp_path / "out"))
-    assert_one_line_error(result, 5, "Pan-Human Azimuth is a human model and this sample is mouse")
+                        "--validation", str(validation_json(mouse, tmp_path)), "--outdir", str(tmp_path / "out"))
+    assert_one_line_error(result, 5, "Pan-Human Azimuth is for human samples; this one is mouse")
 
 
 def test_low_panel_overlap_warns_and_still_labels(tmp_path, standin):
-    result = run_script("annotate_azimuth.py", "--matrix",
-                        str(real_file("human_pbmc500_50genes_cellranger6_filtered_feature_bc_matrix.h5")),
+    matrix = real_file("human_pbmc500_50genes_cellranger6_filtered_feature_bc_matrix.h5")
+    result = run_script("annotate_azimuth.py", "--matrix", str(matrix), "--validation", str(validation_json(matrix, tmp_path)),
                         "--azimuth-model", str(standin), "--outdir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "of the Azimuth gene panel is in the matrix (under 20%)" in result.stderr
@@ -166,7 +168,7 @@ def test_results_do_not_depend_on_the_chunk_size(standin, panel_matrix, tmp_path
 
 def test_step_writes_labels_ontology_and_embedding(standin, panel_matrix, tmp_path):
     result = run_script("annotate_azimuth.py", "--matrix", str(panel_matrix), "--azimuth-model", str(standin),
-                        "--outdir", str(tmp_path))
+                        "--validation", str(validation_json(panel_matrix, tmp_path)), "--outdir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     folder = tmp_path / "Azimuth"
     assert sorted(p.name for p in folder.iterdir()) == [".cellannotate", "cell_types.csv", "embedding.npy", "model.json", "projection.npy"]
@@ -197,9 +199,9 @@ def test_annotate_runs_azimuth_by_default_for_human_and_puts_the_embedding_in_h5
     assert "azimuth_coarse_cell_type" in adata.obs
 
 
-def test_unknown_engine_is_refused(standin, panel_matrix, tmp_path):
+def test_unknown_engine_is_refused(standin):
     with pytest.raises(ModelError, match="unknown Azimuth engine"):
-        annotate_azimuth_file(panel_matrix, "human", tmp_path, standin, engine="onnx")
+        registry.get("azimuth").prepare(ModelOptions(azimuth_model=standin, azimuth_engine="onnx"))
 
 
 def test_the_standin_shipped_for_nextflow_tests_is_the_generated_one(standin):
@@ -217,7 +219,8 @@ def test_a_matrix_without_cells_is_a_clear_error(tmp_path, standin):
     from conftest import small_matrix
 
     empty = small_matrix(tmp_path / "empty.h5", n_cells=0)
+    other = validation_json(small_matrix(tmp_path / "other.h5"), tmp_path)
     result = run_script("annotate_azimuth.py", "--matrix", str(empty), "--azimuth-model", str(standin),
-                        "--outdir", str(tmp_path / "out"))
+                        "--validation", str(other), "--outdir", str(tmp_path / "out"))
     assert_one_line_error(result, 3, "the matrix has no cells")
     assert not (tmp_path / "out" / "Azimuth").exists()

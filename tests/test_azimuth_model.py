@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from cellannotate import azimuth_model as am
+from cellannotate.annotators.azimuth import weights as am
 from cellannotate.errors import ModelError
 
 

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cellannotate.azimuth import run_numpy
-from cellannotate.azimuth_labels import OUTPUT_COLUMNS
-from cellannotate.azimuth_reference import run_panhumanpy
-from cellannotate.tenx_h5 import TenxMatrix
-from conftest import REAL_FILES, real_file, run_script
+from cellannotate.annotators.azimuth.engine import run_numpy
+from cellannotate.annotators.azimuth.labels import OUTPUT_COLUMNS
+from cellannotate.annotators.azimuth.reference import run_panhumanpy
+from cellannotate.io.tenx_h5 import TenxMatrix
+from conftest import REAL_FILES, real_file, run_script, validation_json
 
 pytestmark = pytest.mark.reference
 
@@ -49,6 +49,7 @@ def test_same_labels_as_panhumanpy_on_a_generated_matrix(panel_matrix, standin, 
 def test_the_panhumanpy_engine_behind_the_step(panel_matrix, standin, tmp_path):
     for engine in ("numpy", "panhumanpy"):
         result = run_script("annotate_azimuth.py", "--matrix", str(panel_matrix), "--azimuth-model", str(standin),
+                            "--validation", str(validation_json(panel_matrix, tmp_path)),
                             "--engine", engine, "--outdir", str(tmp_path / engine))
         assert result.returncode == 0, result.stderr
     columns = ["barcode", "broad_cell_type", "coarse_cell_type", "fine_cell_type", "azimuth_fine_CL_ID"]

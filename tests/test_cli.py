@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from cellannotate.example_data import CELL_TYPE_MARKERS, ExampleSpec, write_example
-from cellannotate.tenx_h5 import read_10x_h5
-from cellannotate.validation import validate_matrix
+from cellannotate.io.tenx_h5 import read_10x_h5
+from cellannotate.validation.matrix import validate_matrix
 from conftest import BIN, assert_one_line_error, small_matrix
 
 

@@ -9,14 +9,18 @@ import sys
 
 import pytest
 
-from cellannotate.cloud_annotate import CloudJob, Interrupted, annotate_cloud, read_cloud_cell_types
-from cellannotate.cloud_client import CloudClient, CloudSettings
+from cellannotate.annotators import registry
+from cellannotate.annotators.cloud.job import CloudJob, Interrupted, annotate_cloud, read_cloud_cell_types
+from cellannotate.annotators.plan import plan_models
+from cellannotate.io.atomic import staging_folder
+from cellannotate.io.tenx_h5 import TenxMatrix
+from cellannotate.annotators.cloud.client import CloudClient, CloudSettings
 from cellannotate.errors import CloudError, ModelError, TokenError
 from cellannotate.example_data import ExampleSpec, write_example
-from cellannotate.tenx_h5 import read_10x_h5
-from cellannotate.token import CloudToken
-from cellannotate.validation import validate_matrix
-from conftest import BIN, assert_one_line_error
+from cellannotate.io.tenx_h5 import read_10x_h5
+from cellannotate.annotators.cloud.token import CloudToken
+from cellannotate.validation.matrix import validate_matrix
+from conftest import BIN, assert_one_line_error, validation_json
 from fake_cloud import API, TOKEN, FakeCloud
 
 
@@ -48,8 +52,13 @@ class Run:
     def __call__(self, model="auto", token=TOKEN, clock=None):
         extra = {"clock": clock} if clock else {}
         factory = functools.partial(CloudClient, sleep=self.sleeps.append, **extra)
-        return annotate_cloud(self.matrix, self.report, model, CloudToken(token), self.tmp_path / "out",
-                              self.settings, job_dir=self.tmp_path / "jobs", client_factory=factory)
+        plan_models(self.report, model)  # what the step checks before any request
+        folder = registry.get("10x_cloud").folder
+        with TenxMatrix(self.matrix) as matrix, staging_folder(self.tmp_path, ".scratch-") as scratch:
+            table = annotate_cloud(matrix, model, CloudToken(token), folder, scratch, self.settings,
+                                   job_dir=self.tmp_path / "jobs", client_factory=factory)
+            table.write(self.tmp_path / "out" / folder)
+        return table
 
 
 @pytest.fixture
@@ -222,7 +231,7 @@ def test_interrupt_while_waiting_keeps_the_job_for_a_rerun(run, cloud):
 
 
 def _job_key(run):
-    from cellannotate.cloud_client import file_md5
+    from cellannotate.annotators.cloud.client import file_md5
 
     return file_md5(run.matrix), "auto", run.settings.base_url
 
@@ -248,7 +257,8 @@ def test_bin_script_help_and_end_to_end(cloud, mouse_matrix, tmp_path):
     token.chmod(0o600)
     env = {**os.environ, "CELLANNOTATE_CLOUD_JOBS": str(tmp_path / "jobs")}
     result = subprocess.run([sys.executable, str(BIN / "annotate_cloud.py"), "--matrix", str(mouse_matrix),
-                             "--tenx-cloud-token-path", str(token), "--cell-annotation-model", "auto",
+                             "--tenx-cloud-token-path", str(token),
+                             "--validation", str(validation_json(mouse_matrix, tmp_path, "auto")),
                              "--outdir", str(tmp_path / "ann"), "--cloud-url", cloud.url, "--poll-interval", "0"],
                             capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -280,7 +290,8 @@ def test_bin_script_bad_token_is_one_line(cloud, mouse_matrix, tmp_path):
     token.write_text("expired_token_0123456789abcdef\n")
     token.chmod(0o600)
     result = subprocess.run([sys.executable, str(BIN / "annotate_cloud.py"), "--matrix", str(mouse_matrix),
-                             "--tenx-cloud-token-path", str(token), "--cell-annotation-model", "auto",
+                             "--tenx-cloud-token-path", str(token),
+                             "--validation", str(validation_json(mouse_matrix, tmp_path, "auto")),
                              "--outdir", str(tmp_path / "ann"), "--cloud-url", cloud.url],
                             capture_output=True, text=True, timeout=120)
     assert_one_line_error(result, 4, "refused the token")

@@ -15,12 +15,12 @@ from urllib.parse import quote
 
 import pytest
 
-from cellannotate.cloud_client import CloudClient, CloudSettings, check_base_url
+from cellannotate.annotators.cloud.client import CloudClient, CloudSettings, check_base_url
 from cellannotate.errors import CloudError, UsageError
 from cellannotate.example_data import ExampleSpec, write_example
-from cellannotate.tenx_h5 import read_10x_h5
-from cellannotate.token import CloudToken, redact
-from conftest import BIN
+from cellannotate.io.tenx_h5 import read_10x_h5
+from cellannotate.annotators.cloud.token import CloudToken, redact
+from conftest import BIN, validation_json
 from fake_cloud import TOKEN, FakeCloud
 
 
@@ -77,6 +77,7 @@ def token_file(tmp_path):
 def annotate_cloud_script(matrix, token_file, url, tmp_path):
     env = {**os.environ, "CELLANNOTATE_CLOUD_JOBS": str(tmp_path / "jobs")}
     return subprocess.run([sys.executable, str(BIN / "annotate_cloud.py"), "--matrix", str(matrix),
+                           "--validation", str(validation_json(matrix, tmp_path, "auto")),
                            "--tenx-cloud-token-path", str(token_file), "--outdir", str(tmp_path / "ann"),
                            "--cloud-url", url, "--poll-interval", "0"],
                           capture_output=True, text=True, env=env, timeout=120)

@@ -5,10 +5,10 @@ import textwrap
 
 import pytest
 
-from cellannotate.cloupe import CloupeError, annotate_cloupe, check_cloupe
+from cellannotate.outputs.cloupe import CloupeError, annotate_cloupe, check_cloupe
 from conftest import assert_one_line_error, run_script
 from test_outputs import _table
-from cellannotate.tenx_h5 import read_10x_h5
+from cellannotate.io.tenx_h5 import read_10x_h5
 
 FAKE_LOUPER = textwrap.dedent(
     """\

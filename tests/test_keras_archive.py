@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from cellannotate.errors import ModelError
-from cellannotate.keras_archive import ACTIVATIONS, KerasModel
+from cellannotate.annotators.azimuth.keras_archive import ACTIVATIONS, KerasModel
 from keras_writer import layer, write_keras
 
 # Float results: `make test-blas` runs these again under another BLAS kernel.

@@ -9,9 +9,9 @@ import scipy.sparse as sp
 from cellannotate.celltypes import UNASSIGNED
 from cellannotate.errors import ModelError
 from cellannotate.example_data import ExampleSpec, write_example
-from cellannotate.marker_db import load_marker_database
-from cellannotate.markers import MIN_SCORE, annotate_markers
-from cellannotate.tenx_h5 import read_10x_h5, write_10x_h5
+from cellannotate.annotators.markers.database import load_marker_database
+from cellannotate.annotators.markers.scoring import MIN_SCORE, annotate_markers
+from cellannotate.io.tenx_h5 import read_10x_h5, write_10x_h5
 from conftest import features, real_file
 
 # Float results: `make test-blas` runs these again under another BLAS kernel.

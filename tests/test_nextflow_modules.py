@@ -38,7 +38,7 @@ def staged(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cloud(staged):
-    from cellannotate.tenx_h5 import read_10x_h5
+    from cellannotate.io.tenx_h5 import read_10x_h5
 
     with read_10x_h5(staged / "example.h5") as m:
         server = FakeCloud(m.barcodes)
@@ -47,7 +47,7 @@ def cloud(staged):
 
 
 INPUTS = {
-    "annotate_cloud": lambda r: {"matrix": "example.h5", "validation": "example.validation.json", "model": "auto",
+    "annotate_cloud": lambda r: {"matrix": "example.h5", "validation": "example.validation.json",
                                  "token_path": ""},
     "check_token": lambda r: {"token_path": str(r / "token")},
     "validate_matrix": lambda r: {"matrix": "example.h5"},

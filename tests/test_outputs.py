@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from cellannotate import assemble as assemble_module
-from cellannotate.assemble import assemble_outputs
+from cellannotate.outputs import assemble as assemble_module
+from cellannotate.outputs.assemble import assemble_outputs
 from cellannotate.celltypes import UNASSIGNED, CellTypeTable
-from cellannotate.diffexp import differential_expression
+from cellannotate.outputs.diffexp import differential_expression
 from cellannotate.errors import OutputError
 from cellannotate.normalize import log_normalize
-from cellannotate.tenx_h5 import read_10x_h5
-from cellannotate.validation import validate_matrix
+from cellannotate.io.tenx_h5 import read_10x_h5
+from cellannotate.validation.matrix import validate_matrix
 from conftest import small_matrix
 
 # Float results: `make test-blas` runs these again under another BLAS kernel.

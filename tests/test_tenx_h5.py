@@ -6,7 +6,7 @@ import pytest
 import scipy.sparse as sp
 
 from cellannotate.errors import MatrixError
-from cellannotate.tenx_h5 import GENE_EXPRESSION, TenxH5Writer, read_10x_h5, write_10x_h5
+from cellannotate.io.tenx_h5 import GENE_EXPRESSION, TenxH5Writer, read_10x_h5, write_10x_h5
 from conftest import REAL_FILES, features, real_file, small_matrix
 
 

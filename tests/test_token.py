@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from cellannotate import cli
 from cellannotate.errors import TokenError
-from cellannotate.token import TOKEN_ENV, TOKEN_PATH_ENV, CloudToken, default_token_path, read_token
+from cellannotate.annotators.cloud.token import TOKEN_ENV, TOKEN_PATH_ENV, CloudToken, default_token_path, read_token
 from conftest import assert_one_line_error, run_script
 
 SECRET = "tok_9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c"

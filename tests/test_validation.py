@@ -5,16 +5,16 @@ import json
 import numpy as np
 import pytest
 
-from cellannotate.errors import MatrixError
-from cellannotate.models import CLOUD_MAX_CELLS
-from cellannotate.tenx_h5 import GENE_EXPRESSION
-from cellannotate.barcodes import classify_barcodes
-from cellannotate.validation import _cloud_reason, validate_matrix
+from cellannotate.errors import MatrixError, ModelError
+from cellannotate.annotators.plan import plan_models
+from cellannotate.io.tenx_h5 import GENE_EXPRESSION
+from cellannotate.validation.barcodes import classify_barcodes
+from cellannotate.validation.matrix import validate_matrix
 from conftest import UNPRIVILEGED, REAL_FILES, assert_one_line_error, edit_h5, real_file, run_script, small_matrix
 
 REQUIRED_KEYS = {
     "n_cells", "n_features", "n_gene_expression_features", "feature_types", "species",
-    "matrix_kind", "cloud_eligible", "azimuth_eligible", "warnings",
+    "matrix_kind", "warnings", "requested_model", "models", "models_left_out", "steps",
 }
 
 
@@ -29,8 +29,9 @@ def test_bin_script_validates_every_real_file(name, tmp_path):
     assert report["n_cells"] == expected["n_cells"]
     assert report["species"] == expected["species"]
     assert report["matrix_kind"] == expected["kind"]
-    assert report["azimuth_eligible"] == (expected["species"] == "human")
-    assert report["cloud_eligible"] == (expected["n_cells"] >= 100)
+    assert report["models"] == (["azimuth"] if expected["species"] == "human" else ["markers"])
+    assert report["steps"] == (["ANNOTATE_AZIMUTH"] if expected["species"] == "human" else ["ANNOTATE_MARKERS"])
+    assert set(report["models_left_out"]) | set(report["models"]) == {"10x_cloud", "azimuth", "markers"}
 
 
 def test_generated_example_is_segmented_human_with_no_warnings(example_h5):
@@ -38,7 +39,7 @@ def test_generated_example_is_segmented_human_with_no_warnings(example_h5):
     assert (report.species, report.matrix_kind, report.n_cells) == ("human", "segmented", 600)
     assert report.species_evidence["evidence"] == "gene_ids"
     assert report.warnings == []
-    assert report.cloud_eligible and report.azimuth_eligible
+    assert plan_models(report, "auto").steps == ["CHECK_TOKEN", "ANNOTATE_CLOUD", "ANNOTATE_AZIMUTH"]
 
 
 def test_ensembl_ids_decide_species_before_genome():
@@ -65,7 +66,8 @@ def test_barnyard_ids_are_mixed_and_not_eligible(tmp_path):
     ids = [f"GRCh38_ENSG{i:011d}" for i in range(15)] + [f"mm10___ENSMUSG{i:011d}" for i in range(15)]
     report = validate_matrix(small_matrix(tmp_path / "m.h5", ids=ids))
     assert report.species == "mixed"
-    assert not report.cloud_eligible and not report.azimuth_eligible
+    with pytest.raises(ModelError, match="no model applies to this mixed sample"):
+        plan_models(report)
     assert any("barnyard" in w for w in report.warnings)
 
 
@@ -73,7 +75,8 @@ def test_unknown_species_is_reported_not_guessed(tmp_path):
     ids = [f"feat{i}" for i in range(30)]
     report = validate_matrix(small_matrix(tmp_path / "m.h5", ids=ids, names=ids, genome="custom"))
     assert report.species == "unknown"
-    assert "unknown" in report.cloud_ineligible_reason
+    with pytest.raises(ModelError, match="is for human or mouse samples; this one is unknown"):
+        plan_models(report, "auto")
 
 
 def test_binned_matrix_warns_with_bin_size(tmp_path):
@@ -113,17 +116,11 @@ def test_zero_count_cells_and_other_features_are_reported(tmp_path):
     assert any("2 Antibody Capture" in w for w in report.warnings)
 
 
-def test_cloud_cell_limits():
-    assert _cloud_reason("human", 99) is not None
-    assert _cloud_reason("human", 100) is None
-    assert _cloud_reason("mouse", CLOUD_MAX_CELLS) is None
-    assert "at most 1,200,000" in _cloud_reason("mouse", CLOUD_MAX_CELLS + 1)
-
-
-def test_few_cells_warn_and_are_not_cloud_eligible(tmp_path):
+def test_few_cells_warn_and_are_not_for_the_cloud(tmp_path):
     report = validate_matrix(small_matrix(tmp_path / "m.h5", n_cells=99))
-    assert not report.cloud_eligible
-    assert "at least 100" in report.cloud_ineligible_reason
+    assert any("only 99 cells" in w for w in report.warnings)
+    with pytest.raises(ModelError, match="at least 100"):
+        plan_models(report, "auto")
 
 
 def test_non_integer_counts_warn(tmp_path):

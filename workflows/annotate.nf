@@ -1,7 +1,10 @@
 /*
     The cell annotation workflow: the same steps, in the same order, as
-    `cellannotate annotate`: token check, matrix validation, annotation, cloupe
-    annotation, output assembly.
+    `cellannotate annotate`: matrix validation (which also plans the models), token check,
+    annotation, cloupe annotation, output assembly.
+
+    Which models run for a sample is decided by the tool, not here: validation.json lists
+    the steps the sample needs, and each step below takes the samples that list it.
 */
 
 include { CHECK_TOKEN      } from '../modules/local/check_token/main'
@@ -18,52 +21,38 @@ workflow ANNOTATE {
     ch_samplesheet // channel: [ val(meta), path(matrix), path(cloupe) or [] ]
 
     main:
-    def cloud_models = ['auto', 'human_pca_v1_beta', 'mouse_pca_v1_beta']
-    def model = params.cell_annotation_model
-
     ch_matrix = ch_samplesheet.map { meta, matrix, _cloupe -> [meta, matrix] }
     VALIDATE_MATRIX(ch_matrix)
 
-    // The species that validation found decides which models run, as in Space Ranger; a
-    // sample may go to more than one model, so each model filters the samples it takes.
     ch_validated = ch_matrix
         .join(VALIDATE_MATRIX.out.validation)
         .map { meta, matrix, validation ->
-            def report = new groovy.json.JsonSlurper().parse(validation)
-            [meta + [species: report.species], matrix, validation]
+            [meta + [steps: new groovy.json.JsonSlurper().parse(validation).steps], matrix, validation]
         }
-    def known_species = ['human', 'mouse']
-    ch_for_markers = ch_validated.filter { meta, _m, _v -> meta.species in known_species && (model == 'markers' || (model == null && meta.species == 'mouse')) }
-    ch_for_cloud = ch_validated.filter { meta, _m, _v -> meta.species in known_species && model in cloud_models }
-    ch_for_azimuth = ch_validated.filter { meta, _m, _v -> meta.species == 'human' && model != 'markers' }
 
-    ch_validated.filter { meta, _m, _v -> !(meta.species in known_species) }.subscribe { meta, _matrix, _validation ->
-        error "Sample ${meta.id}: no model applies to a ${meta.species} sample (the models are for human or mouse)"
-    }
-
-    // The token is checked once, before any upload.
+    // The token is checked once, before any upload, when a sample's plan needs it.
     def token_path = params.tenx_cloud_token_path ?: ''
-    def ch_checked = channel.empty()
-    if (model in cloud_models) {
-        CHECK_TOKEN(token_path)
-        ch_checked = CHECK_TOKEN.out.checked
-    }
+    CHECK_TOKEN(
+        ch_validated.filter { meta, _matrix, _validation -> 'CHECK_TOKEN' in meta.steps }.first().map { _meta, _matrix, _validation -> token_path }
+    )
     ANNOTATE_CLOUD(
-        ch_for_cloud.combine(ch_checked).map { meta, matrix, validation, _checked -> [meta, matrix, validation] },
-        model ?: 'auto',
+        ch_validated
+            .filter { meta, _matrix, _validation -> 'ANNOTATE_CLOUD' in meta.steps }
+            .combine(CHECK_TOKEN.out.checked)
+            .map { meta, matrix, validation, _checked -> [meta, matrix, validation] },
         token_path
     )
 
     ch_azimuth_model = params.azimuth_model ? file(params.azimuth_model, checkIfExists: true) : []
-    ANNOTATE_AZIMUTH(ch_for_azimuth, ch_azimuth_model)
+    ANNOTATE_AZIMUTH(ch_validated.filter { meta, _matrix, _validation -> 'ANNOTATE_AZIMUTH' in meta.steps }, ch_azimuth_model)
 
     ch_markers_db = params.markers_db ? file(params.markers_db, checkIfExists: true) : []
-    ANNOTATE_MARKERS(ch_for_markers, ch_markers_db)
+    ANNOTATE_MARKERS(ch_validated.filter { meta, _matrix, _validation -> 'ANNOTATE_MARKERS' in meta.steps }, ch_markers_db)
 
     // Every model's folder for a sample, together.
-    ch_annotations = ANNOTATE_MARKERS.out.annotation
-        .mix(ANNOTATE_CLOUD.out.annotation)
+    ch_annotations = ANNOTATE_CLOUD.out.annotation
         .mix(ANNOTATE_AZIMUTH.out.annotation)
+        .mix(ANNOTATE_MARKERS.out.annotation)
         .groupTuple()
 
     ch_cloupe_input = ch_samplesheet

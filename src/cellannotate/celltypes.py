@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cellannotate.atomic import atomic_directory
+from cellannotate.io.atomic import atomic_directory
 from cellannotate.errors import OutputError
 
 UNASSIGNED = "Unassigned"
@@ -39,6 +39,7 @@ class CellTypeTable:
     extra : further per-cell columns written after the standard ones.
     projection : optional ``(n_cells, 2)`` float array, a 2-D view for plots.
     info : what ran (model name and version, database, licence, thresholds).
+    attachments : files written with the table (name -> path), e.g. ``embedding.npy``.
     """
 
     model: str
@@ -50,6 +51,7 @@ class CellTypeTable:
     extra: dict = field(default_factory=dict)
     projection: np.ndarray | None = None
     info: dict = field(default_factory=dict)
+    attachments: dict = field(default_factory=dict)
 
     def __post_init__(self):
         n = len(self.barcodes)
@@ -81,10 +83,10 @@ class CellTypeTable:
         order = sorted(zip(values, counts), key=lambda vc: (vc[0] == UNASSIGNED, -vc[1], vc[0]))
         return {str(v): int(c) for v, c in order}
 
-    def write(self, folder: Path, extra_files: dict | None = None) -> None:
-        """Write the folder whole or not at all; ``extra_files`` (name -> path) are copied in."""
+    def write(self, folder: Path) -> None:
+        """Write the folder whole or not at all, with the :attr:`attachments` copied in."""
         with atomic_directory(Path(folder)) as tmp:
-            for name, source in (extra_files or {}).items():
+            for name, source in self.attachments.items():
                 shutil.copyfile(source, tmp / name)
             self.frame().to_csv(tmp / CSV_NAME, index=False)
             (tmp / MODEL_NAME).write_text(json.dumps({"model": self.model, **self.info}, indent=2) + "\n")

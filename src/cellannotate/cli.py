@@ -11,13 +11,14 @@ from typing import Optional
 import typer
 
 from cellannotate import __version__
-from cellannotate.azimuth_model import cache_dir, fetch_model
-from cellannotate.cli_support import sample_id_option, matrix_option, new_app, run_app, setup_logging
+from cellannotate import cli_options as opt
+from cellannotate.annotators import ModelOptions
+from cellannotate.annotators.azimuth.weights import cache_dir, fetch_model
+from cellannotate.annotators.cloud.token import SECURITY_PAGE, parse_token, resolve_token_path, save_token
+from cellannotate.cli_support import new_app, run_app, setup_logging
 from cellannotate.errors import TokenError
 from cellannotate.example_data import ExampleSpec, write_example
-from cellannotate.models import ANNOTATION_MODELS
 from cellannotate.pipeline import AnnotateRequest, run_annotate
-from cellannotate.token import SECURITY_PAGE, parse_token, resolve_token_path, save_token
 
 app = new_app("Automated cell type annotation of 10x feature-barcode matrices (like `spaceranger annotate`).")
 models_app = new_app("Model weights: fetch and check them.")
@@ -27,7 +28,6 @@ app.add_typer(models_app, name="models")
 app.add_typer(cloud_app, name="cloud")
 cloud_app.add_typer(auth_app, name="auth")
 
-AnnotationModel = Enum("AnnotationModel", {m: m for m in ANNOTATION_MODELS}, type=str)
 Species = Enum("Species", {s: s for s in ("human", "mouse")}, type=str)
 Kind = Enum("Kind", {k: k for k in ("segmented", "binned")}, type=str)
 
@@ -49,27 +49,16 @@ def _root(
 
 @app.command()
 def annotate(
-    id: str = sample_id_option("Sample id; outputs go to OUTDIR/outs (OUTDIR defaults to the id)."),
-    matrix: Path = matrix_option(),
-    cloupe: Optional[Path] = typer.Option(None, readable=False, help="Loupe .cloupe file of the sample."),
-    cell_annotation_model: Optional[AnnotationModel] = typer.Option(
-        None,
-        help="auto / human_pca_v1_beta / mouse_pca_v1_beta: a 10x Cloud model (needs a token), run as well as "
-        "Azimuth for human samples; markers: the offline marker model alone (human or mouse). "
-        "Default: Azimuth for human samples.",
-    ),
-    tenx_cloud_token_path: Optional[Path] = typer.Option(
-        None, readable=False, help="File holding the 10x Cloud token (default: the location `cellannotate cloud auth setup` saved)."
-    ),
-    outdir: Optional[Path] = typer.Option(None, help="Run folder (default: ./ID)."),
-    cloud_url: Optional[str] = typer.Option(
-        None, help="10x Cloud server (default: $CELLANNOTATE_CLOUD_URL or https://cloud.10xgenomics.com)."
-    ),
-    azimuth_model: Optional[Path] = typer.Option(
-        None, readable=False, help="Pan-Human Azimuth v1 weights (.keras); default: the cache `cellannotate models fetch` fills."
-    ),
-    markers_db: Optional[Path] = typer.Option(None, help="Marker file or folder for the markers model (pegasus JSON format)."),
-    loupe_converter: Optional[Path] = typer.Option(None, help="10x's louper executable, to write the annotated .cloupe."),
+    id: str = opt.sample_id("Sample id; outputs go to OUTDIR/outs (OUTDIR defaults to the id)."),
+    matrix: Path = opt.matrix(),
+    cloupe: Optional[Path] = opt.cloupe(),
+    cell_annotation_model: Optional[opt.CellAnnotationModel] = opt.cell_annotation_model(),
+    tenx_cloud_token_path: Optional[Path] = opt.tenx_cloud_token_path(),
+    outdir: Optional[Path] = opt.outdir(None, "Run folder (default: ./ID); outputs go to its outs/."),
+    cloud_url: Optional[str] = opt.cloud_url(),
+    azimuth_model: Optional[Path] = opt.azimuth_model(),
+    markers_db: Optional[Path] = opt.markers_db(),
+    loupe_converter: Optional[Path] = opt.loupe_converter(),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="More log output on stderr."),
 ) -> None:
     """Annotate the cells of one sample, like `spaceranger annotate`."""
@@ -78,12 +67,10 @@ def annotate(
         sample_id=id,
         matrix=matrix,
         outdir=outdir or Path(id),
-        cloupe=cloupe,
         cell_annotation_model=cell_annotation_model.value if cell_annotation_model else None,
-        tenx_cloud_token_path=tenx_cloud_token_path,
-        cloud_url=cloud_url,
-        azimuth_model=azimuth_model,
-        markers_db=markers_db,
+        options=ModelOptions(azimuth_model=azimuth_model, markers_db=markers_db,
+                             tenx_cloud_token_path=tenx_cloud_token_path, cloud_url=cloud_url),
+        cloupe=cloupe,
         loupe_converter=loupe_converter,
     )
     outs = run_annotate(request)
@@ -92,8 +79,8 @@ def annotate(
 
 @app.command()
 def example(
-    out: Path = typer.Option(..., help="Where to write the synthetic filtered_feature_bc_matrix.h5."),
-    truth: Optional[Path] = typer.Option(None, help="Also write the true cell type of every barcode to this CSV."),
+    out: Path = typer.Option(..., readable=False, help="Where to write the synthetic filtered_feature_bc_matrix.h5."),
+    truth: Optional[Path] = typer.Option(None, readable=False, help="Also write the true cell type of every barcode to this CSV."),
     cells: int = typer.Option(3000, min=1, help="Number of cells (or bins)."),
     genes: int = typer.Option(2000, min=80, help="Number of genes."),
     species: Species = typer.Option(Species.human, help="Gene naming of the example."),
@@ -109,7 +96,7 @@ def example(
 
 @models_app.command()
 def fetch(
-    cache: Optional[Path] = typer.Option(None, help="Folder to keep the weights in (default: the model cache)."),
+    cache: Optional[Path] = typer.Option(None, readable=False, help="Folder to keep the weights in (default: the model cache)."),
     force: bool = typer.Option(False, "--force", help="Download again even if the weights are cached."),
 ) -> None:
     """Download the Pan-Human Azimuth v1 weights, check size and md5 against the published record, cache them."""
@@ -120,7 +107,7 @@ def fetch(
 
 @auth_app.command()
 def setup(
-    tenx_cloud_token_path: Optional[Path] = typer.Option(None, readable=False, help="Where to save the token (default location if omitted)."),
+    tenx_cloud_token_path: Optional[Path] = opt.tenx_cloud_token_path("Where to save the token (default: the usual location)."),
     stdin: bool = typer.Option(False, "--stdin", help="Read the token from standard input, for scripts."),
 ) -> None:
     """Save your 10x Cloud access token (mode 0600) for later runs."""

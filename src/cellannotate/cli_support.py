@@ -2,7 +2,7 @@
 
 Every entry point runs through :func:`run_app`, so a user-fixable failure is always one
 ``error: ...`` line and a documented exit code, never a traceback, and every log record
-and error message is passed through :func:`cellannotate.token.redact` on its way out.
+and error message is passed through :func:`cellannotate.annotators.cloud.token.redact` on its way out.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ import sys
 import typer
 
 from cellannotate.errors import CellAnnotateError
-from cellannotate.sample_id import check_sample_id
-from cellannotate.token import redact
+from cellannotate.annotators.cloud.token import redact
 
 DEBUG_ENV = "CELLANNOTATE_DEBUG"
 EXIT_INTERNAL = 70
@@ -33,23 +32,12 @@ def new_app(help: str) -> typer.Typer:
     )
 
 
-def matrix_option(help: str = "Filtered feature-barcode matrix (10x HDF5), cell-segmented preferred."):
-    """The ``--matrix`` option of every step; the reader, not Click, checks the path, so
-    every problem with it gets the same kind of message and exit code."""
-    return typer.Option(..., "--matrix", readable=False, help=help)
-
-
 class _Redact(logging.Filter):
     """Render each record, then take any token out of it (a server may echo one back)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg, record.args = redact(record.getMessage()), None
         return True
-
-
-def sample_id_option(help: str):
-    """``--id``, checked as soon as it is parsed (Space Ranger's rule, see :mod:`cellannotate.sample_id`)."""
-    return typer.Option(..., "--id", callback=check_sample_id, help=help)
 
 
 def setup_logging(verbose: bool = False) -> None:

@@ -19,8 +19,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from cellannotate import __version__
-from cellannotate.atomic import atomic_path
-from cellannotate.tenx_h5 import GENE_EXPRESSION, FeatureTable, TenxH5Writer
+from cellannotate.io.atomic import atomic_path
+from cellannotate.io.tenx_h5 import GENE_EXPRESSION, FeatureTable, TenxH5Writer
 
 CELL_TYPE_MARKERS = {
     "T cell": ["CD3D", "CD3E", "CD2", "IL7R", "TRAC", "CD247"],

@@ -5,11 +5,11 @@ process ANNOTATE_CLOUD {
     conda "${moduleDir}/environment.yml"
     container "cellannotate/cellannotate:0.1.0"
     // The token arrives as the secret TENX_CLOUD_TOKEN (set in conf/modules.config) or as a
-    // path given as a value, never staged into the work directory.
+    // path given as a value, never staged into the work directory. The model is the one the
+    // validation report was planned for (validate_matrix.py --cell-annotation-model).
 
     input:
     tuple val(meta), path(matrix), path(validation)
-    val model
     val token_path
 
     output:
@@ -26,7 +26,6 @@ process ANNOTATE_CLOUD {
     annotate_cloud.py \\
         --matrix ${matrix} \\
         --validation ${validation} \\
-        --cell-annotation-model ${model} \\
         ${token_arg} \\
         --outdir . \\
         ${args}

@@ -28,6 +28,6 @@ process VALIDATE_MATRIX {
     stub:
     prefix = task.ext.prefix ?: "${meta.id}"
     """
-    echo '{"n_cells": 0, "species": "human", "matrix_kind": "segmented", "warnings": []}' > ${prefix}.validation.json
+    echo '{"n_cells": 0, "species": "human", "matrix_kind": "segmented", "warnings": [], "models": ["azimuth"], "steps": ["ANNOTATE_AZIMUTH"]}' > ${prefix}.validation.json
     """
 }

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cellannotate.azimuth_assets import MODEL_VERSION
-from cellannotate.azimuth_labels import OUTPUT_COLUMNS
+from cellannotate.annotators.azimuth.assets import MODEL_VERSION
+from cellannotate.annotators.azimuth.labels import OUTPUT_COLUMNS
 from cellannotate.errors import ModelError
 from cellannotate.normalize import holds_counts
-from cellannotate.tenx_h5 import TenxMatrix
+from cellannotate.io.tenx_h5 import TenxMatrix
 
 
 

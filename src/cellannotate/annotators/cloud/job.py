@@ -1,7 +1,7 @@
-"""The 10x Cloud annotation step: eligibility, a resumable job, results checked and kept.
+"""A 10x Cloud annotation job: resumable, its results checked and kept.
 
-Everything that can be checked locally (species, model, cell limits, a single genome) is
-checked before any upload. The job (file id and analysis id, never the token) is kept in
+What can be checked locally (species, model, cell limits) is checked by the annotator
+before any of this runs; a single genome is checked here, before any upload. The job (file id and analysis id, never the token) is kept in
 a small JSON file keyed by the matrix's md5, the model and the server, so that re-running
 the same command, or a Nextflow ``-resume``, re-attaches to the running analysis instead
 of uploading and starting a new one. Results must cover every input barcode.
@@ -14,25 +14,21 @@ import json
 import logging
 import os
 import secrets
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from cellannotate.atomic import write_text_atomic
+from cellannotate.io.atomic import write_text_atomic
 from cellannotate.celltypes import CellTypeTable
-from cellannotate.cloud_client import ALLOW_HTTP_ENV, URL_ENV, CloudClient, CloudSettings, check_base_url, file_md5
+from cellannotate.annotators.cloud.client import ALLOW_HTTP_ENV, URL_ENV, CloudClient, CloudSettings, check_base_url, file_md5
 from cellannotate.errors import CellAnnotateError, CloudError, ModelError
-from cellannotate.models import CLOUD_MODEL_SPECIES, CLOUD_MODELS
-from cellannotate.tenx_h5 import TenxMatrix
-from cellannotate.token import CloudToken
-from cellannotate.validation import ValidationReport, check_cells
+from cellannotate.io.tenx_h5 import TenxMatrix
+from cellannotate.annotators.cloud.token import CloudToken
 
 log = logging.getLogger(__name__)
 
-MODEL = "10x_Cloud"
 RESULTS_JSON, CELL_TYPES_CSV, METADATA_JSON = "cas_results.json.gz", "cas_cell_types.csv", "metadata.json"
 PUBLISHED_RESULTS = "cell_annotation_results.json.gz"
 JOBS_ENV = "CELLANNOTATE_CLOUD_JOBS"
@@ -95,17 +91,6 @@ def settings_from_env(base_url: str | None = None, poll_interval: float | None =
     )
 
 
-def check_cloud_request(report: ValidationReport, model: str) -> None:
-    """Everything checkable before an upload: model name, species, cell limits."""
-    if model not in CLOUD_MODELS:
-        raise ModelError(f"unknown 10x Cloud model {model!r}; choose one of {', '.join(CLOUD_MODELS)}")
-    if not report.cloud_eligible:
-        raise ModelError(f"cannot use 10x Cloud model {model}: {report.cloud_ineligible_reason}")
-    wanted = CLOUD_MODEL_SPECIES.get(model)
-    if wanted and wanted != report.species:
-        raise ModelError(f"10x Cloud model {model} is for {wanted} samples; this one is {report.species}")
-
-
 def _genome(matrix: TenxMatrix) -> str:
     genomes = sorted({g for g in matrix.features.genomes[matrix.features.gene_expression] if g})
     if len(genomes) != 1:
@@ -151,67 +136,81 @@ def read_cloud_cell_types(path: Path, barcodes: np.ndarray) -> pd.DataFrame:
     return frame.loc[wanted]
 
 
+def _start_or_reattach(client: CloudClient, job: CloudJob, matrix_path: Path, genome: str, job_dir: Path) -> None:
+    """Start the analysis (choose the model, upload, start) unless the job already has one."""
+    if job.analysis_id:
+        log.info("re-attaching to 10x Cloud analysis %s", job.analysis_id)
+        return
+    choice = client.choose_model(genome, job.requested_model)
+    job.model = choice.model
+    job.file_id = client.upload(Path(matrix_path), job.matrix_md5)
+    job.analysis_id = client.start(job.file_id, choice, genome, f"cellannotate-{secrets.token_hex(4)}")
+    job.save(job_dir)
+    log.info("started 10x Cloud analysis %s (model %s)", job.analysis_id, job.model)
+
+
+def _download_results(client: CloudClient, job: CloudJob, scratch: Path) -> dict[str, Path]:
+    """Wait for the analysis, then download its result files into ``scratch`` (name -> path)."""
+    try:
+        analysis = client.wait(job.analysis_id)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted: 10x Cloud analysis {job.analysis_id} goes on; run the same command again to pick it up"
+        ) from None
+    files = client.outputs(analysis.project_id, job.analysis_id)
+    for name in (RESULTS_JSON, CELL_TYPES_CSV):
+        if name not in files:
+            raise CloudError(f"10x Cloud's results lack {name} (got: {', '.join(sorted(files)) or 'nothing'})")
+    local = {}
+    for name in (RESULTS_JSON, CELL_TYPES_CSV, METADATA_JSON):
+        if name in files:
+            local[name] = Path(scratch) / name
+            client.download(files[name], local[name])
+    _check_gzip_json(local[RESULTS_JSON])
+    return local
+
+
+def _table(folder: str, barcodes: np.ndarray, local: dict[str, Path], job: CloudJob, settings: CloudSettings) -> CellTypeTable:
+    frame = read_cloud_cell_types(local[CELL_TYPES_CSV], barcodes)
+    metadata = json.loads(local[METADATA_JSON].read_text()) if METADATA_JSON in local else {}
+    confidence = (pd.to_numeric(frame["confidence"], errors="coerce").to_numpy(float) if "confidence" in frame
+                  else np.full(len(frame), np.nan))
+    coarse = frame["coarse_cell_type"].to_numpy(object)
+    return CellTypeTable(
+        model=folder,
+        barcodes=barcodes,
+        broad=coarse,
+        coarse=coarse,
+        fine=frame["fine_cell_type"].to_numpy(object),
+        confidence=confidence,
+        info={"model_name": job.model or job.requested_model, "model_version": metadata.get("model_version", ""),
+              "analysis_id": job.analysis_id, "server": settings.base_url, "service_metadata": metadata,
+              "report": {"10x_Cloud_analysis": job.analysis_id}},
+        attachments={PUBLISHED_RESULTS: local[RESULTS_JSON]},
+    )
+
+
 def annotate_cloud(
-    matrix_path: Path,
-    report: ValidationReport,
+    matrix: TenxMatrix,
     model: str,
     token: CloudToken,
-    outdir: Path,
+    folder: str,
+    scratch: Path,
     settings: CloudSettings | None = None,
     job_dir: Path | None = None,
     client_factory=CloudClient,
 ) -> CellTypeTable:
-    """Run the 10x Cloud annotation of one matrix and write ``outdir/10x_Cloud``."""
-    check_cloud_request(report, model)
+    """Label ``matrix`` with the 10x Cloud ``model`` (``auto`` or a model name), re-attaching to a running job.
+
+    The token is proven with the service before anything is uploaded; downloads go to ``scratch``.
+    """
     settings = settings or settings_from_env()
     job_dir = Path(job_dir) if job_dir else default_job_dir()
-    with TenxMatrix(matrix_path) as matrix:
-        check_cells(matrix)
-        genome = _genome(matrix)
-        barcodes = matrix.barcodes
-    md5 = file_md5(matrix_path)
+    genome = _genome(matrix)
+    md5 = file_md5(matrix.path)
     job = CloudJob.load(job_dir, md5, model, settings.base_url) or CloudJob(md5, model, settings.base_url)
-    with client_factory(token, settings) as client, tempfile.TemporaryDirectory(prefix="cellannotate-cloud-") as tmp:
+    with client_factory(token, settings) as client:
         client.check_token()
-        if job.analysis_id:
-            log.info("re-attaching to 10x Cloud analysis %s", job.analysis_id)
-        else:
-            choice = client.choose_model(genome, model)
-            job.model = choice.model
-            job.file_id = client.upload(Path(matrix_path), md5)
-            job.analysis_id = client.start(job.file_id, choice, genome, f"cellannotate-{secrets.token_hex(4)}")
-            job.save(job_dir)
-            log.info("started 10x Cloud analysis %s (model %s)", job.analysis_id, job.model)
-        try:
-            analysis = client.wait(job.analysis_id)
-        except KeyboardInterrupt:
-            raise Interrupted(
-                f"interrupted: 10x Cloud analysis {job.analysis_id} goes on; run the same command again to pick it up"
-            ) from None
-        files = client.outputs(analysis.project_id, job.analysis_id)
-        for name in (RESULTS_JSON, CELL_TYPES_CSV):
-            if name not in files:
-                raise CloudError(f"10x Cloud's results lack {name} (got: {', '.join(sorted(files)) or 'nothing'})")
-        local = {}
-        for name in (RESULTS_JSON, CELL_TYPES_CSV, METADATA_JSON):
-            if name in files:
-                local[name] = Path(tmp) / name
-                client.download(files[name], local[name])
-        _check_gzip_json(local[RESULTS_JSON])
-        frame = read_cloud_cell_types(local[CELL_TYPES_CSV], barcodes)
-        metadata = json.loads(local[METADATA_JSON].read_text()) if METADATA_JSON in local else {}
-        confidence = pd.to_numeric(frame["confidence"], errors="coerce").to_numpy(float) if "confidence" in frame else np.full(len(frame), np.nan)
-        coarse = frame["coarse_cell_type"].to_numpy(object)
-        table = CellTypeTable(
-            model=MODEL,
-            barcodes=barcodes,
-            broad=coarse,
-            coarse=coarse,
-            fine=frame["fine_cell_type"].to_numpy(object),
-            confidence=confidence,
-            info={"model_name": job.model or model, "model_version": metadata.get("model_version", ""),
-                  "analysis_id": job.analysis_id, "server": settings.base_url, "service_metadata": metadata,
-                  "report": {"10x_Cloud_analysis": job.analysis_id}},
-        )
-        table.write(Path(outdir) / MODEL, extra_files={PUBLISHED_RESULTS: local[RESULTS_JSON]})
-    return table
+        _start_or_reattach(client, job, matrix.path, genome, job_dir)
+        local = _download_results(client, job, scratch)
+    return _table(folder, matrix.barcodes, local, job, settings)

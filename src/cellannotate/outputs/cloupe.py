@@ -23,10 +23,10 @@ import h5py
 import numpy as np
 
 from cellannotate import __version__
-from cellannotate.atomic import atomic_path, ensure_folder, staging_folder
+from cellannotate.io.atomic import atomic_path, ensure_folder, staging_folder
 from cellannotate.celltypes import CellTypeTable
 from cellannotate.errors import CellAnnotateError
-from cellannotate.tenx_h5 import DEFAULT_CHUNK_CELLS, TenxH5Writer, TenxMatrix
+from cellannotate.io.tenx_h5 import DEFAULT_CHUNK_CELLS, TenxH5Writer, TenxMatrix
 
 log = logging.getLogger(__name__)
 

@@ -23,22 +23,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cellannotate.azimuth_assets import EMBEDDING_LAYER, HEAD_SIZES, PANEL_SIZE, AzimuthAssets, load_assets
-from cellannotate.azimuth_labels import NO_MATCH, OUTPUT_COLUMNS, Labeller
-from cellannotate.atomic import ensure_folder, staging_folder
-from cellannotate.azimuth_model import MODEL_VERSION, locate_model
+from cellannotate.annotators.azimuth.assets import EMBEDDING_LAYER, HEAD_SIZES, PANEL_SIZE, AzimuthAssets, load_assets
+from cellannotate.annotators.azimuth.labels import NO_MATCH, OUTPUT_COLUMNS, Labeller
+from cellannotate.annotators.azimuth.weights import MODEL_VERSION
 from cellannotate.celltypes import EMBEDDING_NAME, UNASSIGNED, CellTypeTable
 from cellannotate.errors import ModelError
-from cellannotate.keras_archive import KerasModel
+from cellannotate.annotators.azimuth.keras_archive import KerasModel
 from cellannotate.normalize import holds_counts, log_normalize
 from cellannotate.projection import pca_2d
-from cellannotate.species import HUMAN
-from cellannotate.tenx_h5 import TenxMatrix
-from cellannotate.validation import check_cells
+from cellannotate.io.tenx_h5 import TenxMatrix
 
 log = logging.getLogger(__name__)
 
-MODEL = "Azimuth"
 CHUNK_CELLS = 8192                 # panhumanpy's evaluation batch size
 LOW_OVERLAP = 0.20
 ENGINES = ("numpy", "panhumanpy")
@@ -143,7 +139,7 @@ def _space_ranger_label(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def build_table(matrix: TenxMatrix, columns: dict, embedding: np.ndarray, info: dict) -> CellTypeTable:
+def build_table(folder: str, matrix: TenxMatrix, columns: dict, embedding: np.ndarray, info: dict) -> CellTypeTable:
     assets = load_assets()
     broad, coarse, fine = (_space_ranger_label(columns[f"azimuth_{level}"]) for level in ("broad", "medium", "fine"))
     assigned = coarse != UNASSIGNED
@@ -152,39 +148,31 @@ def build_table(matrix: TenxMatrix, columns: dict, embedding: np.ndarray, info: 
     extra["final_level_confidence"] = np.round(columns["final_level_confidence"].astype(float), 6)
     extra.update(ontology_columns(columns["azimuth_fine"], assets))
     return CellTypeTable(
-        model=MODEL, barcodes=matrix.barcodes, broad=broad, coarse=coarse, fine=fine,
+        model=folder, barcodes=matrix.barcodes, broad=broad, coarse=coarse, fine=fine,
         confidence=confidence, extra=extra, projection=pca_2d(embedding), info=info,
     )
 
 
-def annotate_azimuth_file(matrix_path: Path, species: str, outdir: Path, model_path: Path | None = None,
-                          engine: str = "numpy", chunk_cells: int = CHUNK_CELLS) -> CellTypeTable:
-    """Annotate a human matrix and write ``outdir/Azimuth`` (labels, model.json, embedding.npy)."""
-    if species != HUMAN:
-        raise ModelError(f"Pan-Human Azimuth is a human model and this sample is {species}: use "
-                         "--cell-annotation-model markers (offline) or a 10x Cloud model")
+def annotate_azimuth(matrix: TenxMatrix, weights: Path, folder: str, scratch: Path, engine: str = "numpy",
+                     chunk_cells: int = CHUNK_CELLS) -> CellTypeTable:
+    """Label a human matrix; the ``dense_3`` embedding is written to ``scratch`` and attached to the table."""
     if engine not in ENGINES:
         raise ModelError(f"unknown Azimuth engine {engine!r}; use one of {', '.join(ENGINES)}")
-    model_path = locate_model(model_path)
-    ensure_folder(outdir)
-    with TenxMatrix(matrix_path) as matrix, staging_folder(outdir, ".azimuth-") as tmp:
-        check_cells(matrix)
-        embedding_path = Path(tmp) / EMBEDDING_NAME
-        if engine == "numpy":
-            columns = run_numpy(matrix, model_path, embedding_path, chunk_cells)
-        else:
-            from cellannotate.azimuth_reference import run_panhumanpy
+    embedding_path = Path(scratch) / EMBEDDING_NAME
+    if engine == "numpy":
+        columns = run_numpy(matrix, weights, embedding_path, chunk_cells)
+    else:
+        from cellannotate.annotators.azimuth.reference import run_panhumanpy
 
-            columns = run_panhumanpy(matrix, model_path, embedding_path)
-        embedding = np.load(embedding_path, mmap_mode="r")
-        info = {
-            "model_name": "Pan-Human Azimuth", "model_version": MODEL_VERSION, "engine": engine,
-            "weights": model_path.name, "log_normalised_here": columns.pop("normalised_here"),
-            "embedding_layer": EMBEDDING_LAYER, "embedding_dimensions": int(embedding.shape[1]),
-            "projection_name": "PCA of the Azimuth embedding",
-            "report": {"model": "Pan-Human Azimuth v1 (panhumanpy 1.0.0 tables)", "engine": engine},
-        }
-        table = build_table(matrix, columns, embedding, info)
-        table.write(Path(outdir) / MODEL, extra_files={EMBEDDING_NAME: embedding_path})
-        del embedding
+        columns = run_panhumanpy(matrix, weights, embedding_path)
+    embedding = np.load(embedding_path, mmap_mode="r")
+    info = {
+        "model_name": "Pan-Human Azimuth", "model_version": MODEL_VERSION, "engine": engine,
+        "weights": weights.name, "log_normalised_here": columns.pop("normalised_here"),
+        "embedding_layer": EMBEDDING_LAYER, "embedding_dimensions": int(embedding.shape[1]),
+        "projection_name": "PCA of the Azimuth embedding",
+        "report": {"model": "Pan-Human Azimuth v1 (panhumanpy 1.0.0 tables)", "engine": engine},
+    }
+    table = build_table(folder, matrix, columns, embedding, info)
+    table.attachments[EMBEDDING_NAME] = embedding_path
     return table

@@ -19,7 +19,7 @@ import stat
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
-from cellannotate.atomic import ensure_folder, write_text_atomic
+from cellannotate.io.atomic import ensure_folder, write_text_atomic
 from cellannotate.errors import TokenError
 
 TOKEN_PATH_ENV = "CELLANNOTATE_TENX_CLOUD_TOKEN_PATH"

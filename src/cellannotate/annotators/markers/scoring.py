@@ -25,22 +25,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
 from cellannotate.celltypes import UNASSIGNED, CellTypeTable
 from cellannotate.errors import ModelError
-from cellannotate.marker_db import MarkerDatabase, Signature, load_marker_database
+from cellannotate.annotators.markers.database import MarkerDatabase, Signature, load_marker_database
 from cellannotate.normalize import log_normalize
 from cellannotate.projection import pca_2d
-from cellannotate.tenx_h5 import DEFAULT_CHUNK_CELLS, TenxMatrix
-from cellannotate.validation import check_cells
+from cellannotate.io.tenx_h5 import DEFAULT_CHUNK_CELLS, TenxMatrix
 
 log = logging.getLogger(__name__)
 
-MODEL = "Markers"
 MIN_SCORE = 0.5
 CLIP = 10.0
 
@@ -98,16 +95,26 @@ def _best_two(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return first, scores[rows, first], scores[rows, second]
 
 
-def annotate_markers(
-    matrix: TenxMatrix,
-    species: str,
-    database: MarkerDatabase | None = None,
-    chunk_cells: int = DEFAULT_CHUNK_CELLS,
-) -> CellTypeTable:
-    """Label every cell of ``matrix`` with the marker database of ``species``."""
-    db = database or load_marker_database(species)
-    ge = np.flatnonzero(matrix.features.gene_expression)
-    symbols = _symbol_columns(matrix.features.names[ge])
+@dataclass
+class CompiledDatabase:
+    """A database compiled against one matrix's gene-expression columns.
+
+    ``markers`` are the matrix columns (within gene expression) of every marker gene;
+    ``coarse_rows``/``fine_rows`` index into them for each signature matrix;
+    ``parent_of_fine[j]`` is the coarse column of fine signature ``j`` (-1: parent dropped).
+    """
+
+    coarse: SignatureMatrix
+    fine: SignatureMatrix
+    parent_of_fine: np.ndarray
+    markers: np.ndarray
+    coarse_rows: np.ndarray
+    fine_rows: np.ndarray
+
+
+def compile_database(db: MarkerDatabase, names: np.ndarray) -> CompiledDatabase:
+    """Map the database's coarse types and their subtypes to the columns of ``names`` (gene symbols)."""
+    symbols = _symbol_columns(names)
     coarse_sigs = list(db.cell_types.values())
     fine_sigs, fine_parent = [], []
     for c, sig in enumerate(coarse_sigs):
@@ -118,75 +125,102 @@ def annotate_markers(
     if not coarse.names:
         raise ModelError(
             f"none of the {len(db.genes())} marker genes of the database appear among the matrix's gene names "
-            f"(e.g. {', '.join(map(str, matrix.features.names[ge][:3]))}); the markers model needs gene symbols "
+            f"(e.g. {', '.join(map(str, names[:3]))}); the markers model needs gene symbols "
             "of a whole-transcriptome or immune/tissue panel"
         )
     fine = compile_signatures(fine_sigs, symbols)
-    # Column of each kept subtype's coarse parent among the kept coarse types (-1: parent dropped).
     coarse_column = {index: column for column, index in enumerate(coarse.kept)}
     parent_of_fine = np.array([coarse_column.get(fine_parent[i], -1) for i in fine.kept], dtype=np.int64)
-    marker_cols = np.union1d(coarse.columns, fine.columns)
-    pos_c = np.searchsorted(marker_cols, coarse.columns)
-    pos_f = np.searchsorted(marker_cols, fine.columns)
-    log.info("markers: %d coarse and %d fine cell types scored on %d marker genes",
-             len(coarse.names), len(fine.names), len(marker_cols))
+    markers = np.union1d(coarse.columns, fine.columns)
+    return CompiledDatabase(coarse, fine, parent_of_fine, markers,
+                            np.searchsorted(markers, coarse.columns), np.searchsorted(markers, fine.columns))
 
-    # Pass 1: spread of each marker gene over all cells.
-    total = np.zeros(len(marker_cols))
-    total_sq = np.zeros(len(marker_cols))
+
+def marker_scale(matrix: TenxMatrix, ge: np.ndarray, markers: np.ndarray, chunk_cells: int) -> sp.dia_matrix:
+    """Pass 1: ``1 / sd`` of each marker gene's log-normalised expression over all cells, as a diagonal."""
+    total = np.zeros(len(markers))
+    total_sq = np.zeros(len(markers))
     for chunk in matrix.iter_chunks(chunk_cells, features=ge):
-        x = log_normalize(chunk.counts)[:, marker_cols]
+        x = log_normalize(chunk.counts)[:, markers]
         total += np.asarray(x.sum(axis=0)).ravel()
         total_sq += np.asarray(x.multiply(x).sum(axis=0)).ravel()
     n = max(matrix.n_cells, 1)
     sd = np.sqrt(np.maximum(total_sq / n - (total / n) ** 2, 0.0))
-    inv_sd = sp.diags(np.divide(1.0, sd, out=np.zeros_like(sd), where=sd > 0))
+    return sp.diags(np.divide(1.0, sd, out=np.zeros_like(sd), where=sd > 0))
 
-    # Pass 2: scores and labels.
-    coarse_scores = np.zeros((matrix.n_cells, len(coarse.names)), dtype=np.float32)
-    fine_best = np.full(matrix.n_cells, -1, dtype=np.int64)
-    fine_score = np.zeros(matrix.n_cells)
-    has_counts = np.zeros(matrix.n_cells, dtype=bool)
+
+@dataclass
+class Scores:
+    """Pass 2, per cell: ``coarse`` scores ``(n_cells, n_coarse)`` float32, the best subtype of the
+    winning coarse type (``fine_best``, -1 if none) and its score, and whether the cell has counts."""
+
+    coarse: np.ndarray
+    fine_best: np.ndarray
+    fine_score: np.ndarray
+    has_counts: np.ndarray
+
+
+def score_cells(matrix: TenxMatrix, ge: np.ndarray, compiled: CompiledDatabase, inv_sd, chunk_cells: int) -> Scores:
+    """Pass 2: every cell's score for each coarse type, and for the subtypes of its best one."""
+    n = matrix.n_cells
+    scores = Scores(np.zeros((n, len(compiled.coarse.names)), dtype=np.float32), np.full(n, -1, dtype=np.int64),
+                    np.zeros(n), np.zeros(n, dtype=bool))
     for chunk in matrix.iter_chunks(chunk_cells, features=ge):
         rows = slice(chunk.start, chunk.stop)
-        has_counts[rows] = np.diff(chunk.counts.indptr) > 0
-        u = sp.csr_matrix(log_normalize(chunk.counts)[:, marker_cols] @ inv_sd)
+        scores.has_counts[rows] = np.diff(chunk.counts.indptr) > 0
+        u = sp.csr_matrix(log_normalize(chunk.counts)[:, compiled.markers] @ inv_sd)
         u.data = np.minimum(u.data, CLIP)
-        sc = np.asarray((u[:, pos_c] @ coarse.weights).todense())
-        coarse_scores[rows] = sc
-        if fine.names:
-            sf = np.asarray((u[:, pos_f] @ fine.weights).todense())
+        sc = np.asarray((u[:, compiled.coarse_rows] @ compiled.coarse.weights).todense())
+        scores.coarse[rows] = sc
+        if compiled.fine.names:
+            sf = np.asarray((u[:, compiled.fine_rows] @ compiled.fine.weights).todense())
             winner = np.argmax(sc, axis=1)
-            sf[parent_of_fine[None, :] != winner[:, None]] = -np.inf
-            fine_best[rows] = np.argmax(sf, axis=1)
-            fine_score[rows] = sf[np.arange(len(sf)), fine_best[rows]]
+            sf[compiled.parent_of_fine[None, :] != winner[:, None]] = -np.inf
+            scores.fine_best[rows] = np.argmax(sf, axis=1)
+            scores.fine_score[rows] = sf[np.arange(len(sf)), scores.fine_best[rows]]
+    return scores
 
-    best, best_score, second_score = _best_two(coarse_scores)
-    assigned = has_counts & (best_score >= MIN_SCORE)
-    coarse_names = np.array(coarse.names, dtype=object)
-    coarse_label = np.where(assigned, coarse_names[best], UNASSIGNED).astype(object)
-    fine_names = np.array(fine.names + [""], dtype=object)
-    use_fine = assigned & (fine_best >= 0) & (fine_score >= MIN_SCORE)
-    fine_label = np.where(use_fine, fine_names[fine_best], coarse_label).astype(object)
+
+def annotate_markers(
+    matrix: TenxMatrix,
+    species: str,
+    database: MarkerDatabase | None = None,
+    chunk_cells: int = DEFAULT_CHUNK_CELLS,
+    folder: str = "Markers",
+) -> CellTypeTable:
+    """Label every cell of ``matrix`` with the marker database of ``species``."""
+    db = database or load_marker_database(species)
+    ge = np.flatnonzero(matrix.features.gene_expression)
+    compiled = compile_database(db, matrix.features.names[ge])
+    log.info("markers: %d coarse and %d fine cell types scored on %d marker genes",
+             len(compiled.coarse.names), len(compiled.fine.names), len(compiled.markers))
+    scores = score_cells(matrix, ge, compiled, marker_scale(matrix, ge, compiled.markers, chunk_cells), chunk_cells)
+
+    best, best_score, second_score = _best_two(scores.coarse)
+    assigned = scores.has_counts & (best_score >= MIN_SCORE)
+    coarse_label = np.where(assigned, np.array(compiled.coarse.names, dtype=object)[best], UNASSIGNED).astype(object)
+    fine_names = np.array(compiled.fine.names + [""], dtype=object)
+    use_fine = assigned & (scores.fine_best >= 0) & (scores.fine_score >= MIN_SCORE)
+    fine_label = np.where(use_fine, fine_names[scores.fine_best], coarse_label).astype(object)
     with np.errstate(divide="ignore", invalid="ignore"):
         confidence = np.where(assigned, (best_score - second_score) / best_score, np.nan)
     return CellTypeTable(
-        model=MODEL,
+        model=folder,
         barcodes=matrix.barcodes,
         broad=coarse_label,
         coarse=coarse_label,
         fine=fine_label,
         confidence=np.clip(confidence, 0.0, 1.0),
         extra={"score": np.round(best_score, 4), "margin": np.round(best_score - second_score, 4)},
-        projection=pca_2d(coarse_scores),
+        projection=pca_2d(scores.coarse),
         info={
             "model_name": "markers",
             "model_version": "1",
             "species": species,
             "marker_database": db.source,
             "min_score": MIN_SCORE,
-            "marker_genes_found": int(len(marker_cols)),
-            "cell_types_without_markers_in_matrix": coarse.dropped + fine.dropped,
+            "marker_genes_found": int(len(compiled.markers)),
+            "cell_types_without_markers_in_matrix": compiled.coarse.dropped + compiled.fine.dropped,
             "projection_name": "PCA of marker scores",
             "report": {"marker_database": _describe(db.source), "unassigned_below_score": MIN_SCORE},
         },
@@ -197,13 +231,3 @@ def _describe(source: dict) -> str:
     if "package" in source:
         return f"{source['package']} {source['version']} ({source['license']}): {', '.join(source['files'])}"
     return f"{source['path']}: {', '.join(source['files'])}"
-
-
-def annotate_markers_file(matrix_path: Path, species: str, outdir: Path, database_path: Path | None = None) -> CellTypeTable:
-    """Annotate the matrix at ``matrix_path`` and write ``outdir/Markers``."""
-    database = load_marker_database(species, database_path)
-    with TenxMatrix(matrix_path) as matrix:
-        check_cells(matrix)
-        table = annotate_markers(matrix, species, database)
-    table.write(Path(outdir) / MODEL)
-    return table

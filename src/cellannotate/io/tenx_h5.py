@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 import scipy.sparse as sp
 
-from cellannotate.atomic import atomic_path
+from cellannotate.io.atomic import atomic_path
 from cellannotate.errors import MatrixError
 
 GENE_EXPRESSION = "Gene Expression"
@@ -141,62 +141,64 @@ class TenxMatrix:
         h5 = self._h5
         self.attrs = {k: _attr_value(v) for k, v in h5.attrs.items()}
         if "matrix" in h5 and isinstance(h5["matrix"], h5py.Group):
-            self.layout = "v3"
-            group = h5["matrix"]
-            feats = self._group(group, "features")
-            for name in ("id", "name", "feature_type"):
-                self._dataset(feats, name)
-            n = feats["id"].shape[0]
-            genomes = _decode(feats["genome"][()]) if "genome" in feats else np.full(n, "", dtype=object)
-            self.features = FeatureTable(
-                _decode(feats["id"][()]),
-                _decode(feats["name"][()]),
-                _decode(feats["feature_type"][()]),
-                genomes,
-            )
+            self.layout, group = "v3", h5["matrix"]
+            self.features = self._features_v3(group)
         else:
-            genome_groups = [
-                k for k, v in h5.items() if isinstance(v, h5py.Group) and "genes" in v and "indptr" in v
-            ]
-            if not genome_groups:
-                raise MatrixError(
-                    f"{self.path} has no 'matrix' group: not a 10x feature-barcode matrix "
-                    "(expected Cell Ranger v3+/Space Ranger filtered_feature_bc_matrix.h5)"
-                )
-            if len(genome_groups) > 1:
-                raise MatrixError(
-                    f"{self.path} is a multi-genome Cell Ranger 2 matrix ({', '.join(genome_groups)}); "
-                    "re-run the count with one genome or convert it to the v3 layout"
-                )
-            self.layout = "v2"
-            genome = genome_groups[0]
-            group = h5[genome]
-            self._dataset(group, "genes")
-            ids = _decode(group["genes"][()])
-            names = _decode(group["gene_names"][()]) if "gene_names" in group else ids
-            n = len(ids)
-            self.features = FeatureTable(
-                ids, names, np.full(n, GENE_EXPRESSION, dtype=object), np.full(n, genome, dtype=object)
+            self.layout, group = "v2", self._genome_group_v2()
+            self.features = self._features_v2(group)
+        self._load_arrays(group)
+        for name, values in (("id", self.features.ids), ("name", self.features.names)):
+            if len(values) and (values == "").all():
+                raise MatrixError(f"{self.path}: every feature {name} is empty")
+
+    def _features_v3(self, group: h5py.Group) -> FeatureTable:
+        feats = self._group(group, "features")
+        for name in ("id", "name", "feature_type"):
+            self._dataset(feats, name)
+        n = feats["id"].shape[0]
+        genomes = _decode(feats["genome"][()]) if "genome" in feats else np.full(n, "", dtype=object)
+        return FeatureTable(_decode(feats["id"][()]), _decode(feats["name"][()]), _decode(feats["feature_type"][()]),
+                            genomes)
+
+    def _genome_group_v2(self) -> h5py.Group:
+        """Cell Ranger 2 keeps one group per genome; only single-genome files are usable."""
+        genome_groups = [k for k, v in self._h5.items() if isinstance(v, h5py.Group) and "genes" in v and "indptr" in v]
+        if not genome_groups:
+            raise MatrixError(
+                f"{self.path} has no 'matrix' group: not a 10x feature-barcode matrix "
+                "(expected Cell Ranger v3+/Space Ranger filtered_feature_bc_matrix.h5)"
             )
-        self._group_obj = group
+        if len(genome_groups) > 1:
+            raise MatrixError(
+                f"{self.path} is a multi-genome Cell Ranger 2 matrix ({', '.join(genome_groups)}); "
+                "re-run the count with one genome or convert it to the v3 layout"
+            )
+        return self._h5[genome_groups[0]]
+
+    def _features_v2(self, group: h5py.Group) -> FeatureTable:
+        self._dataset(group, "genes")
+        ids = _decode(group["genes"][()])
+        names = _decode(group["gene_names"][()]) if "gene_names" in group else ids
+        n = len(ids)
+        genome = group.name.strip("/")
+        return FeatureTable(ids, names, np.full(n, GENE_EXPRESSION, dtype=object), np.full(n, genome, dtype=object))
+
+    def _load_arrays(self, group: h5py.Group) -> None:
+        """Check shape, dtypes and lengths of the matrix arrays; load ``indptr`` (8 bytes a cell)."""
         for name in ("barcodes", "data", "indices", "indptr", "shape"):
             self._dataset(group, name)
         shape = group["shape"][()]
         if shape.ndim != 1 or shape.shape[0] != 2 or shape.dtype.kind not in "iu" or (shape < 0).any():
             raise MatrixError(f"{self.path}: 'shape' must hold two non-negative integers, found {shape!r}")
         self.n_features, self.n_cells = int(shape[0]), int(shape[1])
-        self._data = group["data"]
-        self._indices = group["indices"]
-        if self._data.dtype.kind not in "iuf":
-            raise MatrixError(f"{self.path}: 'data' must be numeric counts, found dtype {self._data.dtype}")
-        if self._indices.dtype.kind not in "iu":
-            raise MatrixError(f"{self.path}: 'indices' must be integers, found dtype {self._indices.dtype}")
-        if group["indptr"].dtype.kind not in "iu":
-            raise MatrixError(f"{self.path}: 'indptr' must be integers, found dtype {group['indptr'].dtype}")
+        self._data, self._indices, barcodes = group["data"], group["indices"], group["barcodes"]
+        for name, dataset, kinds, what in (("data", self._data, "iuf", "numeric counts"),
+                                           ("indices", self._indices, "iu", "integers"),
+                                           ("indptr", group["indptr"], "iu", "integers"),
+                                           ("barcodes", barcodes, "SO", "strings")):
+            if dataset.dtype.kind not in kinds:
+                raise MatrixError(f"{self.path}: '{name}' must be {what}, found dtype {dataset.dtype}")
         self._expect_length("features", len(self.features), self.n_features)
-        barcodes = group["barcodes"]
-        if barcodes.dtype.kind not in "SO":
-            raise MatrixError(f"{self.path}: 'barcodes' must be strings, found dtype {barcodes.dtype}")
         self._expect_length("barcodes", barcodes.shape[0], self.n_cells)
         self._expect_length("indptr", group["indptr"].shape[0], self.n_cells + 1)
         self._expect_length("indices", self._indices.shape[0], self._data.shape[0])
@@ -210,9 +212,6 @@ class TenxMatrix:
             )
         if self.n_cells and (np.diff(self.indptr) < 0).any():
             raise MatrixError(f"{self.path}: 'indptr' is not monotone (corrupt matrix)")
-        for name, values in (("id", self.features.ids), ("name", self.features.names)):
-            if len(values) and (values == "").all():
-                raise MatrixError(f"{self.path}: every feature {name} is empty")
 
     def _group(self, parent: h5py.Group, name: str) -> h5py.Group:
         if name not in parent or not isinstance(parent[name], h5py.Group):

@@ -27,16 +27,16 @@ import numpy as np
 import pandas as pd
 
 from cellannotate import __version__
-from cellannotate.atomic import atomic_directory
+from cellannotate.io.atomic import atomic_directory
 from cellannotate.celltypes import EMBEDDING_NAME, UNASSIGNED, CellTypeTable
-from cellannotate.diffexp import differential_expression
+from cellannotate.outputs.diffexp import differential_expression
 from cellannotate.errors import OutputError
-from cellannotate.h5ad import write_h5ad
-from cellannotate.loupe import LOUPE_CSV, write_loupe_csv
-from cellannotate.report import ModelSection, render_report
+from cellannotate.outputs.h5ad import write_h5ad
+from cellannotate.outputs.loupe import LOUPE_CSV, write_loupe_csv
+from cellannotate.outputs.report import ModelSection, render_report
 from cellannotate.sample_id import check_sample_id
-from cellannotate.tenx_h5 import TenxMatrix
-from cellannotate.validation import ValidationReport
+from cellannotate.io.tenx_h5 import TenxMatrix
+from cellannotate.validation.report import ValidationReport
 
 log = logging.getLogger(__name__)
 

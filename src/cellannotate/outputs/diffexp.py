@@ -18,10 +18,10 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
-from cellannotate.atomic import atomic_path
+from cellannotate.io.atomic import atomic_path
 from cellannotate.celltypes import UNASSIGNED
 from cellannotate.normalize import counts_per_10k
-from cellannotate.tenx_h5 import DEFAULT_CHUNK_CELLS, TenxMatrix
+from cellannotate.io.tenx_h5 import DEFAULT_CHUNK_CELLS, TenxMatrix
 
 MIN_CELLS = 2
 PSEUDOCOUNT = 1.0

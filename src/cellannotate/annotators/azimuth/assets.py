@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from cellannotate.errors import ModelError
-from cellannotate.keras_archive import KerasModel, softmax
+from cellannotate.annotators.azimuth.keras_archive import KerasModel, softmax
 
 PACKAGE = "panhumanpy"
 PACKAGE_VERSION = "1.0.0"

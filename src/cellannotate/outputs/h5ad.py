@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from cellannotate import __version__
-from cellannotate.atomic import atomic_path
+from cellannotate.io.atomic import atomic_path
 from cellannotate.celltypes import CellTypeTable
-from cellannotate.tenx_h5 import DEFAULT_CHUNK_CELLS, TenxMatrix
-from cellannotate.validation import ValidationReport
+from cellannotate.io.tenx_h5 import DEFAULT_CHUNK_CELLS, TenxMatrix
+from cellannotate.validation.report import ValidationReport
 
 try:  # anndata >= 0.11
     from anndata.io import write_elem

@@ -2,7 +2,7 @@
 
 ``cell_types_loupe.csv`` is what Loupe Browser imports as categories: a ``Barcode``
 column, then one column per category. The ``.cloupe`` format itself is closed, so an
-annotated ``.cloupe`` is left to 10x's own converter (see :mod:`cellannotate.cloupe`).
+annotated ``.cloupe`` is left to 10x's own converter (see :mod:`cellannotate.outputs.cloupe`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cellannotate.atomic import atomic_path
+from cellannotate.io.atomic import atomic_path
 from cellannotate.celltypes import CellTypeTable
 
 LOUPE_CSV = "cell_types_loupe.csv"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cellannotate.tenx_h5 import TenxMatrix
+from cellannotate.io.tenx_h5 import TenxMatrix
 
 SEGMENTED, BINNED, SPOTS, SINGLE_CELL, UNKNOWN_KIND = "segmented", "binned", "spots", "single_cell", "unknown"
 # Barcodes looked at to decide the kind: enough for the 90% rule to be exact to well under 1%.

@@ -77,6 +77,22 @@ def ensure_folder(folder: Path, what: str = "output folder") -> Path:
     return folder
 
 
+@contextlib.contextmanager
+def output_folder(folder: Path, what: str = "output folder") -> Iterator[Path]:
+    """``folder``, created if missing (:func:`ensure_folder`); if it was created here and the
+    block fails, it is removed again when empty, so a failed run leaves no trace."""
+    folder = Path(folder)
+    existed = os.path.isdir(folder)
+    ensure_folder(folder, what)
+    try:
+        yield folder
+    except BaseException:
+        if not existed:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
 def check_replaceable_file(dest: Path) -> None:
     """Refuse a file destination that is anything but a regular file (or absent)."""
     try:

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from cellannotate import __version__
+from cellannotate.annotators import registry
 from cellannotate.celltypes import UNASSIGNED, CellTypeTable
-from cellannotate.diffexp import DiffExpResult
-from cellannotate.validation import ValidationReport
+from cellannotate.outputs.diffexp import DiffExpResult
+from cellannotate.validation.report import ValidationReport
 
 MAX_POINTS = 5000
 PALETTE = [
@@ -52,6 +53,20 @@ class ModelSection:
 
 def _esc(value) -> str:
     return html.escape(str(value))
+
+
+def _title(folder: str) -> str:
+    """What a model is called in the report: its registry title, else its folder name."""
+    model = registry.by_folder(folder)
+    return model.title if model else folder
+
+
+def _plan_rows(validation: ValidationReport, sections: list[ModelSection]) -> list[tuple]:
+    """One row per known model: what it labelled, or why it did not run for this sample."""
+    ran = {s.table.model for s in sections}
+    rows = [(_title(s.table.model), f"labelled {int(s.table.assigned.sum()):,} cells") for s in sections]
+    rows += [(m.title, validation.models_left_out.get(m.name, "not run")) for m in registry.models() if m.folder not in ran]
+    return rows
 
 
 def colours(labels: list[str]) -> dict[str, str]:
@@ -198,15 +213,16 @@ def render_report(sample_id: str, validation: ValidationReport, sections: list[M
         checked = " checked" if i == 0 else ""
         tabs.append(
             f'<input type="radio" name="model" id="{tab_id}"{checked}>'
-            f'<label for="{tab_id}">{_esc(section.table.model)}</label>'
+            f'<label for="{tab_id}">{_esc(_title(section.table.model))}</label>'
         )
     panels = "".join(f'<div class="panel" id="panel{i}">{_model_panel(s)}</div>' for i, s in enumerate(sections))
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>Cell types: {_esc(sample_id)}</title><style>{CSS}{''.join(tab_css)}</style></head><body>"
         f"<header><h1>Cell types: {_esc(sample_id)}</h1>"
-        f"<p>{_esc(', '.join(s.table.model for s in sections))} · cellannotate {__version__}</p></header><main>"
+        f"<p>{_esc(', '.join(_title(s.table.model) for s in sections))} · cellannotate {__version__}</p></header><main>"
         f'<div class="card"><h2>Sample</h2>{_table(sample_rows)}</div>'
+        f'<div class="card"><h2>Models</h2>{_table(_plan_rows(validation, sections))}</div>'
         f'<div class="card"><h2>Warnings</h2>{warnings}</div>'
         f'<div class="tabs">{"".join(tabs)}{panels}</div>'
         "</main></body></html>\n"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import requests
 
-from cellannotate.atomic import atomic_path, write_text_atomic
+from cellannotate.io.atomic import atomic_path, write_text_atomic
 from cellannotate.errors import ModelError
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import requests
 
 from cellannotate.errors import CloudError, TokenError, UsageError
-from cellannotate.token import CloudToken, redact
+from cellannotate.annotators.cloud.token import CloudToken, redact
 
 log = logging.getLogger(__name__)
 

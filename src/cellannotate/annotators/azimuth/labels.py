@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from cellannotate.azimuth_assets import REFINE_LEVELS, AzimuthAssets
+from cellannotate.annotators.azimuth.assets import REFINE_LEVELS, AzimuthAssets
 
 NO_MATCH = "False"
 # panhumanpy's per-cell outputs (``AzimuthNN.cells_meta``), in its order.

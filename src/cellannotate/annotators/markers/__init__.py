@@ -1,0 +1,37 @@
+"""The offline markers model: curated positive and negative markers, human or mouse, no download."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cellannotate.annotators.base import Annotator, ModelOptions
+from cellannotate.annotators.markers.database import load_marker_database
+from cellannotate.annotators.markers.scoring import annotate_markers
+from cellannotate.celltypes import CellTypeTable
+from cellannotate.errors import ModelError
+from cellannotate.io.tenx_h5 import DEFAULT_CHUNK_CELLS, TenxMatrix
+from cellannotate.validation.report import ValidationReport
+
+
+class MarkersAnnotator(Annotator):
+    name = "markers"
+    folder = "Markers"
+    title = "Markers"
+    step = "ANNOTATE_MARKERS"
+    choices = ("markers",)
+    species = ("human", "mouse")
+    # Space Ranger serves mouse only from the cloud; this is the local model for a mouse
+    # sample when nothing else runs.
+    fallback_for = ("mouse",)
+    exclusive = True
+
+    def prepare(self, options: ModelOptions) -> tuple[Path | None, int]:
+        if options.markers_db is not None and not Path(options.markers_db).exists():
+            raise ModelError(f"marker database not found: {options.markers_db}")
+        return options.markers_db, options.chunk_cells or DEFAULT_CHUNK_CELLS
+
+    def annotate(self, matrix: TenxMatrix, report: ValidationReport, inputs: tuple[Path | None, int],
+                 scratch: Path) -> CellTypeTable:
+        path, chunk_cells = inputs
+        database = load_marker_database(report.species, path)
+        return annotate_markers(matrix, report.species, database, chunk_cells, folder=self.folder)
