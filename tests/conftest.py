@@ -47,6 +47,14 @@ def example_h5(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def mouse_matrix(tmp_path_factory) -> Path:
+    """A 150-cell synthetic mouse segmented matrix (the 10x Cloud tests' sample)."""
+    path = tmp_path_factory.mktemp("mouse") / "mouse.h5"
+    write_example(path, ExampleSpec(n_cells=150, n_genes=300, species="mouse", seed=8))
+    return path
+
+
+@pytest.fixture(scope="session")
 def standin(tmp_path_factory) -> Path:
     """The stand-in Pan-Human Azimuth v1 model (tests/azimuth_standin.py)."""
     from azimuth_standin import write_standin_model

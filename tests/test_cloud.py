@@ -16,19 +16,11 @@ from cellannotate.io.atomic import staging_folder
 from cellannotate.io.tenx_h5 import TenxMatrix
 from cellannotate.annotators.cloud.client import CloudClient, CloudSettings
 from cellannotate.errors import CloudError, ModelError, TokenError
-from cellannotate.example_data import ExampleSpec, write_example
 from cellannotate.io.tenx_h5 import read_10x_h5
 from cellannotate.annotators.cloud.token import CloudToken
 from cellannotate.validation.matrix import validate_matrix
 from conftest import BIN, assert_one_line_error, validation_json
 from fake_cloud import API, TOKEN, FakeCloud
-
-
-@pytest.fixture(scope="module")
-def mouse_matrix(tmp_path_factory):
-    path = tmp_path_factory.mktemp("cloud") / "mouse.h5"
-    write_example(path, ExampleSpec(n_cells=150, n_genes=300, species="mouse", seed=8))
-    return path
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import pytest
 
 from cellannotate.annotators.cloud.client import CloudClient, CloudSettings, check_base_url
 from cellannotate.errors import CloudError, UsageError
-from cellannotate.example_data import ExampleSpec, write_example
 from cellannotate.io.tenx_h5 import read_10x_h5
 from cellannotate.annotators.cloud.token import CloudToken, redact
 from conftest import BIN, validation_json
@@ -59,11 +58,9 @@ class Server:
         self.httpd.server_close()
 
 
-@pytest.fixture(scope="module")
-def matrix(tmp_path_factory):
-    path = tmp_path_factory.mktemp("hostile") / "mouse.h5"
-    write_example(path, ExampleSpec(n_cells=150, n_genes=300, species="mouse", seed=8))
-    return path
+@pytest.fixture
+def matrix(mouse_matrix):
+    return mouse_matrix
 
 
 @pytest.fixture

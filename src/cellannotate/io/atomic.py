@@ -93,14 +93,21 @@ def output_folder(folder: Path, what: str = "output folder") -> Iterator[Path]:
         raise
 
 
-def check_replaceable_file(dest: Path) -> None:
-    """Refuse a file destination that is anything but a regular file (or absent)."""
+def _lstat(dest: Path) -> os.stat_result | None:
+    """``lstat`` of ``dest``, ``None`` when it does not exist."""
     try:
-        info = os.lstat(dest)
+        return os.lstat(dest)
     except FileNotFoundError:
-        return
+        return None
     except OSError as exc:
         raise OutputError(f"cannot write {dest}: {_why(exc)}") from None
+
+
+def check_replaceable_file(dest: Path) -> None:
+    """Refuse a file destination that is anything but a regular file (or absent)."""
+    info = _lstat(dest)
+    if info is None:
+        return
     if stat.S_ISDIR(info.st_mode):
         raise OutputError(f"cannot write {dest}: it is a folder; give a file name")
     if not stat.S_ISREG(info.st_mode):
@@ -110,12 +117,9 @@ def check_replaceable_file(dest: Path) -> None:
 
 def check_replaceable_folder(dest: Path, hint: str = "write elsewhere") -> None:
     """Refuse a folder destination that exists and was not written by us (e.g. Space Ranger's ``outs/``)."""
-    try:
-        info = os.lstat(dest)
-    except FileNotFoundError:
+    info = _lstat(dest)
+    if info is None:
         return
-    except OSError as exc:
-        raise OutputError(f"cannot write {dest}: {_why(exc)}") from None
     if not stat.S_ISDIR(info.st_mode):
         raise OutputError(f"{dest} exists and is not a folder; it is left as it is: {hint}")
     try:
