@@ -54,8 +54,9 @@ def _label_tree_heads(rng, width: int) -> list:
 
 
 def write_standin_model(path: Path, seed: int = 0, panel_size: int = PANEL_SIZE, extra_layer: str | None = None,
-                        signal_genes=CELL_TYPE_GENES) -> Path:
-    """Write the stand-in to ``path``; ``panel_size``/``extra_layer`` make broken variants for tests.
+                        signal_genes=CELL_TYPE_GENES, hidden: tuple = HIDDEN, embedding: int = EMBEDDING) -> Path:
+    """Write the stand-in to ``path``; ``panel_size``/``extra_layer`` make broken variants for tests,
+    ``hidden``/``embedding`` realistic sizes (the real v1 has four dense layers before the heads).
 
     The first layer listens mostly to ``signal_genes`` (by default the example data's
     cell-type markers), so that cells of different types land in different places.
@@ -66,7 +67,7 @@ def write_standin_model(path: Path, seed: int = 0, panel_size: int = PANEL_SIZE,
     layers = [layer("InputLayer", "input_layer", {"batch_shape": [None, panel_size], "sparse": False})]
     weights = {}
     previous, width = ("input_layer", panel_size), panel_size
-    sizes = (*HIDDEN, EMBEDDING)
+    sizes = (*hidden, embedding)
     for i, units in enumerate(sizes):
         name = f"dense_{i}" if i else "dense"
         kernel = rng.normal(0.0, np.sqrt(1.0 / width), size=(width, units)).astype(np.float32)
@@ -82,7 +83,7 @@ def write_standin_model(path: Path, seed: int = 0, panel_size: int = PANEL_SIZE,
             layers.append(layer(extra_layer or "Dropout", "dropout", {"rate": 0.2}, [previous]))
             previous = ("dropout", units)
     heads = []
-    for level, kernel in enumerate(_label_tree_heads(rng, EMBEDDING)):
+    for level, kernel in enumerate(_label_tree_heads(rng, embedding)):
         name = f"dense_{len(sizes) + level}"
         layers.append(layer("Dense", name, {"units": HEAD_SIZES[level], "activation": "softmax", "use_bias": True},
                             [previous]))

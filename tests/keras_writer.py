@@ -53,7 +53,8 @@ def write_keras(path: Path, layers: list, weights: dict, inputs: list, outputs: 
                 vars_group.create_dataset(str(i), data=array)
     members = {"metadata.json": json.dumps({"keras_version": "3.4.1", "date_saved": "2026-11-24@00:00:00"}),
                "config.json": json.dumps(config), "model.weights.h5": buffer.getvalue()}
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+    # Stored, not compressed, as Keras 3 writes .keras archives (zipfile's default).
+    with zipfile.ZipFile(path, "w") as archive:
         for name, data in members.items():   # fixed dates: the same content gives the same bytes
-            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), data, zipfile.ZIP_DEFLATED)
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), data)
     return Path(path)

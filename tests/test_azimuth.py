@@ -6,6 +6,9 @@ Agreement with panhumanpy itself is in test_azimuth_reference.py (reference envi
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import zipfile
 
 import anndata
@@ -108,7 +111,9 @@ def test_low_panel_overlap_warns_and_still_labels(tmp_path, standin):
 def test_panel_alignment_uses_the_last_of_duplicate_symbols_and_normalises_integers():
     aligner = PanelAligner(np.array(["A1BG", "XYZ", "A1BG", "A2M"], dtype=object), load_assets().panel)
     counts = sp.csr_matrix(np.array([[1, 5, 3, 6], [0, 0, 0, 0]], dtype=np.float32))
-    dense = aligner(counts)
+    aligned = aligner(counts)
+    assert sp.issparse(aligned) and aligned.dtype == np.float32 and aligned.shape == (2, 5055)
+    dense = aligned.toarray()
     panel = load_assets().panel
     total = 15.0
     assert dense[0, panel.index("A1BG")] == pytest.approx(np.log1p(3 * 10000 / total))
@@ -118,7 +123,7 @@ def test_panel_alignment_uses_the_last_of_duplicate_symbols_and_normalises_integ
 
 def test_non_integer_input_is_taken_as_normalised():
     aligner = PanelAligner(np.array(["A1BG"], dtype=object), load_assets().panel)
-    dense = aligner(sp.csr_matrix(np.array([[0.5]], dtype=np.float32)))
+    dense = aligner(sp.csr_matrix(np.array([[0.5]], dtype=np.float32))).toarray()
     assert not aligner.normalise and dense[0, load_assets().panel.index("A1BG")] == 0.5
 
 
@@ -224,3 +229,31 @@ def test_a_matrix_without_cells_is_a_clear_error(tmp_path, standin):
                         "--validation", str(other), "--outdir", str(tmp_path / "out"))
     assert_one_line_error(result, 3, "the matrix has no cells")
     assert not (tmp_path / "out" / "Azimuth").exists()
+
+
+TIES_CHILD = """
+import json, sys
+from pathlib import Path
+from cellannotate.annotators.azimuth.engine import run_numpy
+from cellannotate.io.tenx_h5 import TenxMatrix
+with TenxMatrix(sys.argv[1]) as matrix:
+    out = run_numpy(matrix, Path(sys.argv[2]), Path(sys.argv[3]))
+print(json.dumps([list(out["azimuth_fine"]), list(out["azimuth_fine_ties"])]))
+"""
+
+
+def test_ties_are_named_and_resolved_the_same_whatever_the_string_hashes(panel_matrix, tmp_path):
+    """panhumanpy orders tied candidates by list(set(...)), which follows the process's string hashes;
+    ours does not, and names the tied candidates."""
+    model = write_standin_model(tmp_path / "realistic.keras", hidden=(1024, 512, 256), embedding=128)
+    runs = [subprocess.run([sys.executable, "-c", TIES_CHILD, str(panel_matrix), str(model), str(tmp_path / f"{seed}.npy")],
+                           capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": seed}, check=True).stdout
+            for seed in ("1", "2")]
+    assert runs[0] == runs[1]
+    fine, ties = json.loads(runs[0])
+    tied = [i for i, t in enumerate(ties) if t]
+    assert tied and all(fine[i] in ties[i].split("; ") and len(ties[i].split("; ")) > 1 for i in tied)
+    candidates = ties[tied[0]].split("; ")
+    orders = {subprocess.run([sys.executable, "-c", f"print(list(set({candidates!r})))"], capture_output=True, text=True,
+                             env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3", "4")}
+    assert len(orders) > 1  # panhumanpy's own pick among these changes from run to run

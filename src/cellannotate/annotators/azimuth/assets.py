@@ -83,7 +83,7 @@ def temperature_scaling(weights, logits, entropy):
     T = clip(softplus(theta0 + theta1 * entropy), 1e-3, 1e3), in float32 as Keras runs it."""
     theta0, theta1 = (np.float32(w) for w in weights)
     temperature = np.clip(np.logaddexp(np.float32(0), theta0 + theta1 * entropy), np.float32(1e-3), np.float32(1e3))
-    return softmax(logits / temperature)
+    return softmax(np.divide(logits, temperature, dtype=np.float32))
 
 
 @dataclass(frozen=True)

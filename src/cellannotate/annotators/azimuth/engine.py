@@ -17,19 +17,26 @@ bounded by the chunk, and without TensorFlow:
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from cellannotate.annotators.azimuth.assets import EMBEDDING_LAYER, HEAD_SIZES, PANEL_SIZE, AzimuthAssets, load_assets
-from cellannotate.annotators.azimuth.labels import NO_MATCH, OUTPUT_COLUMNS, Labeller
+from cellannotate.annotators.azimuth.labels import NO_MATCH, OUTPUT_COLUMNS, TIE_COLUMNS, Labeller
 from cellannotate.annotators.azimuth.weights import MODEL_VERSION
 from cellannotate.celltypes import EMBEDDING_NAME, UNASSIGNED, CellTypeTable
 from cellannotate.errors import ModelError
 from cellannotate.annotators.azimuth.keras_archive import KerasModel
-from cellannotate.normalize import holds_counts, log_normalize
+from cellannotate.parallel import thread_map
+from cellannotate.normalize import HEAD_CELLS, holds_counts, log_normalize
 from cellannotate.projection import pca_2d
 from cellannotate.io.tenx_h5 import TenxMatrix
 
@@ -53,7 +60,7 @@ def load_model(path: Path) -> KerasModel:
 
 
 class PanelAligner:
-    """Normalise CSR counts and lay them out as the dense model input."""
+    """Normalise CSR counts and lay them out as the model input: CSR ``(cells, 5055)`` float32."""
 
     def __init__(self, symbols: np.ndarray, panel: list):
         position = {gene: i for i, gene in enumerate(panel)}
@@ -66,25 +73,59 @@ class PanelAligner:
         self.overlap = len(set(last) & set(position)) / len(panel)
         self.normalise: bool | None = None
 
-    def __call__(self, counts) -> np.ndarray:
+    def __call__(self, counts: sp.csr_matrix) -> sp.csr_matrix:
         if self.normalise is None:
             self.normalise = holds_counts(counts)
-        x = log_normalize(counts) if self.normalise else counts.astype(np.float64)
-        coo = x.tocoo()
-        target = self.to_panel[coo.col]
-        keep = target >= 0
-        dense = np.zeros((x.shape[0], self.n_panel), dtype=np.float32)
-        dense[coo.row[keep], target[keep]] = coo.data[keep]
-        return dense
+        x = log_normalize(counts) if self.normalise else sp.csr_matrix(counts, dtype=np.float64)
+        columns = self.to_panel[x.indices]
+        keep = columns >= 0
+        rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=x.shape[0]))])
+        return sp.csr_matrix((x.data[keep].astype(np.float32), columns[keep], indptr), shape=(x.shape[0], self.n_panel))
 
 
 def calibrate(probabilities: np.ndarray, calibrator: KerasModel) -> np.ndarray:
-    """panhumanpy's entropy-informed temperature scaling of one head's softmax."""
+    """panhumanpy's entropy-informed temperature scaling of one head's softmax (same operations in the
+    same order, computed in place where panhumanpy makes temporaries)."""
     clipped = np.clip(probabilities, np.float32(1e-8), np.float32(1.0))
     logs = np.log(clipped)
-    entropy = -np.sum(clipped * logs, axis=1).reshape(-1, 1)
-    logits = logs - logs.mean(axis=1, keepdims=True)
-    return calibrator.predict(logits, entropy)[0]
+    entropy = -np.sum(np.multiply(clipped, logs, out=clipped), axis=1).reshape(-1, 1)
+    logs -= logs.mean(axis=1, keepdims=True)
+    return calibrator.predict(logs, entropy)[0]
+
+
+@dataclass
+class ChunkPrediction:
+    """The network's answer for cells ``start:stop``: embedding ``(n, d)``, predicted class per level
+    ``(n, 8)``, calibrated probabilities per level ``(n, k_level)`` and their maxima ``(n, 8)``."""
+
+    start: int
+    stop: int
+    embedding: np.ndarray
+    classes: np.ndarray
+    calibrated: list
+    top: np.ndarray
+
+
+def predict_chunk(model: KerasModel, assets: AzimuthAssets, aligner: PanelAligner, chunk) -> ChunkPrediction:
+    *heads, embedded = model.predict(aligner(chunk.counts), want=(EMBEDDING_LAYER,))
+    classes = np.column_stack([np.argmax(h, axis=1) for h in heads])
+    calibrated = thread_map(lambda pair: calibrate(*pair), zip(heads, assets.calibrators))
+    top = np.column_stack([c.max(axis=1) for c in calibrated])
+    return ChunkPrediction(chunk.start, chunk.stop, embedded, classes, calibrated, top)
+
+
+def _predictions(matrix: TenxMatrix, ge: np.ndarray, predict, chunk_cells: int) -> Iterator[ChunkPrediction]:
+    """Predictions chunk by chunk, in order, with the next chunk computed in a second thread meanwhile
+    (numpy and BLAS release the GIL), so at most two chunks are in memory at once."""
+    with ThreadPoolExecutor(1) as pool:
+        pending = deque()
+        for chunk in matrix.iter_chunks(chunk_cells, features=ge):
+            pending.append(pool.submit(predict, chunk))
+            if len(pending) > 1:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def run_numpy(matrix: TenxMatrix, model_path: Path, embedding_path: Path, chunk_cells: int = CHUNK_CELLS) -> dict:
@@ -93,19 +134,17 @@ def run_numpy(matrix: TenxMatrix, model_path: Path, embedding_path: Path, chunk_
     model = load_model(model_path)
     ge = np.flatnonzero(matrix.features.gene_expression)
     aligner = _aligner(matrix.features.names[ge], assets)
+    # panhumanpy decides on the first cells of the matrix, once (every chunk is then treated alike).
+    aligner.normalise = holds_counts(matrix.read_cells(0, min(matrix.n_cells, HEAD_CELLS), ge))
     labeller = Labeller(assets)
-    columns = {name: [] for name in OUTPUT_COLUMNS}
+    columns = {name: [] for name in OUTPUT_COLUMNS + TIE_COLUMNS}
     embedding = None
-    for chunk in matrix.iter_chunks(chunk_cells, features=ge):
-        *heads, embedded = model.predict(aligner(chunk.counts), want=(EMBEDDING_LAYER,))
+    for p in _predictions(matrix, ge, functools.partial(predict_chunk, model, assets, aligner), chunk_cells):
         if embedding is None:
             embedding = np.lib.format.open_memmap(embedding_path, mode="w+", dtype=np.float32,
-                                                  shape=(matrix.n_cells, embedded.shape[1]))
-        embedding[chunk.start:chunk.stop] = embedded
-        classes = np.column_stack([np.argmax(h, axis=1) for h in heads])
-        calibrated = [calibrate(h, c) for h, c in zip(heads, assets.calibrators)]
-        top = np.column_stack([c.max(axis=1) for c in calibrated])
-        for name, values in labeller.label(classes, calibrated, top).items():
+                                                  shape=(matrix.n_cells, p.embedding.shape[1]))
+        embedding[p.start:p.stop] = p.embedding
+        for name, values in labeller.label(p.classes, p.calibrated, p.top).items():
             columns[name].append(values)
     embedding.flush()
     out = {name: np.concatenate(parts) for name, parts in columns.items()}
@@ -147,6 +186,7 @@ def build_table(folder: str, matrix: TenxMatrix, columns: dict, embedding: np.nd
     extra = {name: columns[name] for name in OUTPUT_COLUMNS}
     extra["final_level_confidence"] = np.round(columns["final_level_confidence"].astype(float), 6)
     extra.update(ontology_columns(columns["azimuth_fine"], assets))
+    extra.update({name: columns[name] for name in TIE_COLUMNS if name in columns})
     return CellTypeTable(
         model=folder, barcodes=matrix.barcodes, broad=broad, coarse=coarse, fine=fine,
         confidence=confidence, extra=extra, projection=pca_2d(embedding), info=info,
@@ -166,12 +206,14 @@ def annotate_azimuth(matrix: TenxMatrix, weights: Path, folder: str, scratch: Pa
 
         columns = run_panhumanpy(matrix, weights, embedding_path)
     embedding = np.load(embedding_path, mmap_mode="r")
+    ties = {column: int((columns[column] != "").sum()) for column in TIE_COLUMNS if column in columns}
     info = {
         "model_name": "Pan-Human Azimuth", "model_version": MODEL_VERSION, "engine": engine,
         "weights": weights.name, "log_normalised_here": columns.pop("normalised_here"),
         "embedding_layer": EMBEDDING_LAYER, "embedding_dimensions": int(embedding.shape[1]),
-        "projection_name": "PCA of the Azimuth embedding",
-        "report": {"model": "Pan-Human Azimuth v1 (panhumanpy 1.0.0 tables)", "engine": engine},
+        "projection_name": "PCA of the Azimuth embedding", "tied_refinements": ties,
+        "report": {"model": "Pan-Human Azimuth v1 (panhumanpy 1.0.0 tables)", "engine": engine,
+                   "tied_refinements (broad / medium / fine)": " / ".join(f"{n:,}" for n in ties.values()) or "n/a"},
     }
     table = build_table(folder, matrix, columns, embedding, info)
     table.attachments[EMBEDDING_NAME] = embedding_path

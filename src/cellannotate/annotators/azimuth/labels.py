@@ -17,6 +17,16 @@ lookups. The rules below restate panhumanpy's, step for step, with the same outc
   the literal ``'False'``; when the table has no entry, the candidates are the table's labels
   for every entry under the combined label ("Further"); an inconsistent hierarchy is
   ``'False'``; the label kept is the last path component (``None`` if no candidate is a class).
+
+Ties. panhumanpy keeps the first "Further" candidate with the highest calibrated probability
+(strict ``>``), in the order of ``list(set(candidates))``, which follows Python's string
+hashes and so changes from one process to the next. Ties are common with a real network:
+a probability under 1e-8 is clipped to 1e-8 before calibration, so every candidate the
+network rules out gets the same calibrated value, bit for bit; when all candidates are ruled
+out, they tie. We apply the same rule in a fixed order, the order of panhumanpy's own
+table (its list before ``set()``), treat values within :data:`TIE_RTOL` of the best as
+tied (two float32 engines cannot order them the same way), and name the tied candidates
+in ``azimuth_<level>_ties`` so that a user sees which cells had no single answer.
 """
 
 from __future__ import annotations
@@ -32,17 +42,27 @@ NO_MATCH = "False"
 # panhumanpy's per-cell outputs (``AzimuthNN.cells_meta``), in its order.
 OUTPUT_COLUMNS = ("azimuth_broad", "azimuth_medium", "azimuth_fine", "final_level_labels", "final_level_confidence",
                   "full_hierarchical_labels", "full_consistent_hierarchy")
+# Ours: the candidates a refined label tied with ('; '-joined, empty when the answer was unique).
+TIE_COLUMNS = tuple(f"azimuth_{level}_ties" for level in REFINE_LEVELS)
+# Calibrated values this close to the best (relative) are tied: float32 engines differ by ~1e-6.
+TIE_RTOL = 1e-5
 
 
-def combined_label(labels: list, depth: int) -> str:
+def combined_parts(labels: list, depth: int) -> list[tuple[int, str]]:
+    """``(level, part)`` of the combined label: at each level, the first non-empty path component
+    predicted at that level or any deeper one (levels with none are left out)."""
     out = []
     for i in range(depth):
         for j in range(len(labels) - i):
             part = labels[i + j].split("|")[i]
             if part != "":
-                out.append(part)
+                out.append((i, part))
                 break
-    return "|".join(out)
+    return out
+
+
+def combined_label(labels: list, depth: int) -> str:
+    return "|".join(part for _, part in combined_parts(labels, depth))
 
 
 def is_consistent(labels: list) -> bool:
@@ -65,13 +85,13 @@ class Refiner:
         return cls(annotations, table, column)
 
     def refine(self, combined: str, consistent: bool):
-        """A label string, or the sorted candidate labels of a "Further" cell."""
+        """A label string, or the candidate labels of a "Further" cell in table order."""
         if not consistent:
             return NO_MATCH
         refined = self.annotations.get(combined)
         if pd.isna(refined):
             under = self.table[self.table["Orig_Label"].str.startswith(combined, na=False)]
-            return sorted(set(under[self.column].tolist()))
+            return list(dict.fromkeys(under[self.column].tolist()))
         if refined == combined or refined in combined:
             return refined
         return NO_MATCH
@@ -102,8 +122,10 @@ class Labeller:
 
     def _combination(self, classes: tuple) -> Combination:
         labels = [self.classes[level][c] for level, c in enumerate(classes)]
-        combined = combined_label(labels, self.depth)
-        upto = [combined_label(labels, d + 1) for d in range(self.depth)]
+        parts = combined_parts(labels, self.depth)
+        combined = "|".join(part for _, part in parts)
+        # combined_label(labels, d + 1) keeps the parts found at levels up to d.
+        upto = ["|".join(part for i, part in parts if i <= d) for d in range(self.depth)]
         reached = [len(u.split("|")) >= d + 1 for d, u in enumerate(upto)]
         final_level = sum(reached) - 1
         final_label = upto[final_level].split("|")[-1] if reached[final_level] else "NA"
@@ -146,18 +168,25 @@ class Labeller:
         }
         order = np.argsort(inverse, kind="stable")
         bounds = np.searchsorted(inverse[order], np.arange(len(combos) + 1))
-        for level in REFINE_LEVELS:
+        for level, tie_column in zip(REFINE_LEVELS, TIE_COLUMNS):
             labels = per_cell([c.refined[level] if not isinstance(c.refined[level], list) else None for c in combos])
+            ties = np.full(n, "", dtype=object)
             for u, combo in enumerate(combos):
                 if isinstance(combo.refined[level], list):
                     rows = order[bounds[u]:bounds[u + 1]]
-                    labels[rows] = self._best_candidate(combo.refined[level], calibrated, rows)
+                    labels[rows], ties[rows] = self._best_candidate(combo.refined[level], calibrated, rows)
             out[f"azimuth_{level}"] = labels
+            out[tie_column] = ties
         return out
 
     @staticmethod
-    def _best_candidate(candidates, calibrated, rows):
-        """The candidate with the highest calibrated probability (the first of equals)."""
+    def _best_candidate(candidates, calibrated, rows) -> tuple[np.ndarray, np.ndarray]:
+        """Per cell of ``rows``: the first candidate (in table order) with the highest calibrated
+        probability, and the candidates within :data:`TIE_RTOL` of it ('; '-joined; empty when
+        it stood alone)."""
         values = np.stack([calibrated[level][rows, index] for level, index, _ in candidates])
         names = np.array([name for _, _, name in candidates], dtype=object)
-        return names[np.argmax(values, axis=0)]
+        tied = values >= values.max(axis=0) * (1 - TIE_RTOL)
+        chosen = names[np.argmax(values, axis=0)]
+        ties = np.array(["; ".join(names[column]) if column.sum() > 1 else "" for column in tied.T], dtype=object)
+        return chosen, ties
