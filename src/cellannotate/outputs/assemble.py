@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from cellannotate import __version__
+from cellannotate.annotators.cloud.results import PUBLISHED as CLOUD_FILES
 from cellannotate.io.atomic import atomic_directory
 from cellannotate.celltypes import EMBEDDING_NAME, UNASSIGNED, CellTypeTable
 from cellannotate.outputs.diffexp import differential_expression
@@ -44,8 +45,9 @@ DE_CSV = "cell_annotation_differential_expression.csv"
 REPORT_HTML = "web_summary_cell_types.html"
 CLOUPE_OUT = "cell_annotation_sample_cloupe.cloupe"
 OUTS_HINT = "choose another --outdir (a Space Ranger run folder keeps its own outs/)"
-# Files an annotation step may leave in its folder that are published as they are.
-PUBLISHED_EXTRAS = ("cell_annotation_results.json.gz",)
+# Files an annotation step may leave in its folder that are published as they are (the 10x
+# Cloud's raw results).
+PUBLISHED_EXTRAS = tuple(CLOUD_FILES.values())
 
 
 def _check_barcodes(table: CellTypeTable, matrix: TenxMatrix) -> None:
@@ -74,6 +76,7 @@ def _metrics_rows(sample_id: str, summary: dict) -> pd.DataFrame:
     for model, s in summary["models"].items():
         rows += [(sample_id, model, "cells", s["cells"]), (sample_id, model, "cells_assigned", s["cells_assigned"]),
                  (sample_id, model, "median_confidence", s["median_confidence"])]
+        rows += [(sample_id, model, name, value) for name, value in s["info"].get("metrics", {}).items()]
         rows += [(sample_id, model, f"cells: {label}", n) for label, n in s["coarse_cell_type_counts"].items()]
     return pd.DataFrame(rows, columns=["sample", "model", "metric", "value"], dtype=object)
 
@@ -109,7 +112,7 @@ def assemble_outputs(
                     shutil.copyfile(Path(folder) / name, target / name)
             sections.append(ModelSection(table, diffexp))
             summary["models"][table.model] = model_summary(table)
-        summary["warnings"] = validation.warnings
+        summary["warnings"] = validation.warnings + [w for t in tables for w in t.info.get("warnings", [])]
         summary["unassigned_label"] = UNASSIGNED
         log.info("writing %s.h5ad", sample_id)
         embeddings = {f"X_{t.model.lower()}_embedding": np.load(Path(f) / EMBEDDING_NAME, mmap_mode="r")

@@ -205,7 +205,8 @@ def render_report(sample_id: str, validation: ValidationReport, sections: list[M
         ("Input software", validation.software_version or "unknown"),
         ("cellannotate", __version__),
     ]
-    warnings = "".join(f'<div class="warn">{_esc(w)}</div>' for w in validation.warnings) or "<p>None.</p>"
+    found = validation.warnings + [w for s in sections for w in s.table.info.get("warnings", [])]
+    warnings = "".join(f'<div class="warn">{_esc(w)}</div>' for w in found) or "<p>None.</p>"
     tab_css, tabs = [], []
     for i, section in enumerate(sections):
         tab_id = f"tab{i}"

@@ -47,8 +47,8 @@ class CloudAnnotator(Annotator):
         return reason
 
     def prepare(self, options: ModelOptions) -> CloudInputs:
-        return CloudInputs(read_token(options.tenx_cloud_token_path),
-                           settings_from_env(options.cloud_url, options.cloud_poll_interval),
+        token = read_token(options.tenx_cloud_token_path)
+        return CloudInputs(token, settings_from_env(options.cloud_url, options.cloud_poll_interval, token),
                            Path(options.cloud_job_dir) if options.cloud_job_dir else default_job_dir())
 
     def annotate(self, matrix: TenxMatrix, report: ValidationReport, inputs: CloudInputs, scratch: Path) -> CellTypeTable:

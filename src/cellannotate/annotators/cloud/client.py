@@ -1,21 +1,10 @@
-"""A client for the 10x Genomics Cloud cell annotation service.
+"""The 10x Cloud cell annotation protocol, request by request as Cell Ranger 10.0's client sends it.
 
-The protocol is the one Cell Ranger's open client speaks (see ``docs/cloud_protocol.md``):
-pick a model, upload the matrix in parts to presigned URLs, start an ad-hoc analysis,
-poll it, and download its output files. What a serious client needs on top:
-
-* one ``requests.Session`` for the API, with connect/read timeouts;
-* retries with exponential backoff and jitter on connection errors, timeouts, 429
-  (honouring ``Retry-After``) and 5xx, never on other 4xx;
-* the token only as the API's ``session_id`` cookie, and only to the configured API
-  origin: API redirects are followed by hand and only within that origin, presigned
-  storage URLs go through a session that has no cookie; server text is shortened and
-  redacted before it reaches a message, and no 401/403 body is quoted at all;
-* ``https`` only, except to this machine (loopback), or when
-  ``$CELLANNOTATE_CLOUD_ALLOW_HTTP=1`` says so explicitly;
-* polling with a bounded total wait and progress on stderr.
-
-Time is injected (``sleep``, ``clock``) so that tests run without waiting.
+``docs/cloud_protocol.md`` cites the client's file and line for every request. In order:
+check the token (``users-api/v1/user``), list the models and ask for the defaults of this
+pipeline and genome, register the upload and send it in 5 MiB parts to presigned URLs,
+start an ad-hoc analysis, poll it, list its files and download them. The HTTP rules (where
+the token goes, what is retried) are :mod:`cellannotate.annotators.cloud.transport`'s.
 """
 
 from __future__ import annotations
@@ -23,26 +12,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-import ipaddress
 from typing import Callable
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import urlencode
 
-import requests
-
-from cellannotate.errors import CloudError, TokenError, UsageError
-from cellannotate.annotators.cloud.token import CloudToken, redact
+from cellannotate.annotators.cloud.token import CloudToken
+from cellannotate.annotators.cloud.transport import (CREATES, DEFAULT_URL, ONCE, Refused, RetryPolicy, Transport)
+from cellannotate.errors import CloudError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_URL = "https://cloud.10xgenomics.com"
-URL_ENV = "CELLANNOTATE_CLOUD_URL"
-ALLOW_HTTP_ENV = "CELLANNOTATE_CLOUD_ALLOW_HTTP"
-MAX_REDIRECTS = 5
-MAX_REASON_CHARS = 200
 API_PATHS = {
     "annotation": "api/cloud-analysis/annotation-api/v1",
     "files": "api/cloud-analysis/files-api/v1",
@@ -50,23 +31,24 @@ API_PATHS = {
     "projects": "api/cloud-analysis/projects-api/v1",
     "user": "api/core/users-api/v1/user",
 }
-RETRY_STATUSES = {429, 500, 502, 503, 504, 524}
-PENDING_STATES = {"NEW", "INPROGRESS", "QUEUED", "RUNNING"}
+# What a run asks the service to support: per-barcode JSON results (common.py).
+REQUIRES = ["results:json"]
+# Cell Ranger's annotate-only pipeline name. Space Ranger's is not public; this one is known
+# to be served for a filtered matrix. CELLANNOTATE_CLOUD_PIPELINE_NAME sends another.
+PIPELINE_NAME = "CELLRANGER_ANNOTATE_CS"
+PENDING_STATES = ("NEW", "INPROGRESS")
+PART_URL_SECONDS = 600
 
 
 @dataclass(frozen=True)
 class CloudSettings:
-    """Where the service is and how patient to be with it."""
+    """Where the service is, which pipeline to ask for, and how patient to be."""
 
     base_url: str = DEFAULT_URL
-    pipestance_type: str = "SPACERANGER_ANNOTATE_CS"
-    connect_timeout: float = 10.0
-    read_timeout: float = 120.0
-    max_attempts: int = 6
-    backoff_base: float = 1.0
-    backoff_max: float = 60.0
+    pipeline_name: str = PIPELINE_NAME
+    retry: RetryPolicy = RetryPolicy()
     poll_interval: float = 30.0
-    max_wait: float = 12 * 3600.0
+    max_wait: float = 12 * 3600.0     # the client's limit for an annotation-only run
     part_bytes: int = 5 * 1024 * 1024
     allow_http: bool = False
 
@@ -77,6 +59,8 @@ class CloudSettings:
 
 @dataclass(frozen=True)
 class ModelChoice:
+    """The service's defaults for this run (``AnnotationParams`` in the client)."""
+
     pipeline_name: str
     pipeline_version: str
     model: str
@@ -86,83 +70,21 @@ class ModelChoice:
 class Analysis:
     status: str
     project_id: str | None
-    message: str | None
-
-
-def _reason(response: requests.Response) -> str:
-    """The server's reason for a refusal, from its JSON body if it has one: shortened, redacted."""
-    text = response.reason or f"HTTP {response.status_code}"
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        text = next((str(body[k]) for k in ("message", "error", "detail", "reason") if body.get(k)), str(body))
-    text = " ".join(redact(text).split())
-    return text if len(text) <= MAX_REASON_CHARS else text[:MAX_REASON_CHARS] + "..."
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_base_url(url: str, allow_http: bool = False) -> str:
-    """``url`` if it is a usable server address: ``https``, or ``http`` to loopback or when allowed."""
-    scheme, host, _ = _origin(url)
-    if scheme not in ("https", "http") or not host:
-        raise UsageError(f"the 10x Cloud URL must look like https://host, not {url!r}")
-    if scheme == "http" and not allow_http and not _is_loopback(host):
-        raise UsageError(
-            f"refusing to send the 10x Cloud token over plain http to {host}: use an https:// URL "
-            f"(or set {ALLOW_HTTP_ENV}=1 if you really mean it)"
-        )
-    return url
-
-
-def _retry_after(response: requests.Response | None) -> float | None:
-    if response is None:
-        return None
-    value = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 class CloudClient:
     """Talks to the 10x Cloud annotation service for one token."""
 
-    def __init__(
-        self,
-        token: CloudToken,
-        settings: CloudSettings | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        progress: Callable[[str], None] | None = None,
-    ):
+    def __init__(self, token: CloudToken, settings: CloudSettings | None = None,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 progress: Callable[[str], None] | None = None):
         self.settings = settings or CloudSettings()
         self._sleep, self._clock = sleep, clock
         self._progress = progress or (lambda message: log.info("%s", message))
-        self._rng = random.Random()
-        check_base_url(self.settings.base_url, self.settings.allow_http)
-        self._origin = _origin(self.settings.base_url)
-        if self._origin[0] == "http" and not _is_loopback(self._origin[1]):
-            log.warning("warning: the 10x Cloud token goes over plain http to %s", self._origin[1])
-        self._cookie = f"session_id={token.reveal()}"
-        self._session = requests.Session()
-        self._storage = requests.Session()  # presigned URLs: no cookie, ever
+        self._http = Transport(self.settings.base_url, token, self.settings.retry, self.settings.allow_http, sleep)
 
     def close(self) -> None:
-        self._session.close()
-        self._storage.close()
+        self._http.close()
 
     def __enter__(self) -> "CloudClient":
         return self
@@ -170,63 +92,8 @@ class CloudClient:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    # -- transport ------------------------------------------------------------------
-    def _backoff(self, attempt: int, response: requests.Response | None) -> float:
-        hinted = _retry_after(response)
-        if hinted is not None:
-            return min(hinted, self.settings.backoff_max)
-        ceiling = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** (attempt - 1))
-        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
-
-    def _send(self, session: requests.Session, method: str, url: str, what: str, **kwargs) -> requests.Response:
-        """One request with retries; raises :class:`CloudError` (never quoting the token)."""
-        timeout = (self.settings.connect_timeout, self.settings.read_timeout)
-        last = ""
-        for attempt in range(1, self.settings.max_attempts + 1):
-            response = None
-            try:
-                response = self._request(session, method, url, what, timeout=timeout, **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                last = f"{type(exc).__name__} talking to {urlsplit(url).hostname}"
-            else:
-                if response.status_code < 400:
-                    return response
-                if response.status_code in (401, 403):
-                    raise TokenError(
-                        f"10x Cloud refused the token ({response.status_code}) while trying to {what}; it may "
-                        f"have expired: create a new one at {self.settings.base_url}/account/security and save it "
-                        "with `cellannotate cloud auth setup`"
-                    )
-                if response.status_code not in RETRY_STATUSES:
-                    raise CloudError(f"10x Cloud refused to {what} ({response.status_code}): {_reason(response)}")
-                last = f"HTTP {response.status_code} ({_reason(response)})"
-            if attempt < self.settings.max_attempts:
-                wait = self._backoff(attempt, response)
-                log.warning("could not %s: %s; retrying in %.1f s", what, last, wait)
-                self._sleep(wait)
-        raise CloudError(f"could not {what} after {self.settings.max_attempts} attempts: {last}")
-
-    def _request(self, session: requests.Session, method: str, url: str, what: str, **kwargs) -> requests.Response:
-        """Send once. API requests carry the cookie, only to the API origin; their redirects
-        are followed here, within that origin, and refused elsewhere."""
-        if session is self._storage:
-            return session.request(method, url, **kwargs)
-        for _ in range(MAX_REDIRECTS + 1):
-            if _origin(url) != self._origin:
-                raise CloudError(
-                    f"10x Cloud sent the request to {what} to another host ({urlsplit(url).hostname}); the token goes "
-                    f"only to {self._origin[1]}, so it was not followed"
-                )
-            response = session.request(method, url, headers={"Cookie": self._cookie}, allow_redirects=False, **kwargs)
-            if not response.is_redirect:
-                return response
-            url = urljoin(url, response.headers["Location"])
-            if response.status_code == 303:
-                method, kwargs = "GET", {k: v for k, v in kwargs.items() if k not in ("json", "data")}
-        raise CloudError(f"10x Cloud redirected the request to {what} more than {MAX_REDIRECTS} times")
-
     def _json(self, method: str, url: str, what: str, **kwargs):
-        response = self._send(self._session, method, url, what, **kwargs)
+        response = self._http.send(method, url, what, **kwargs)
         try:
             return response.json()
         except ValueError:
@@ -238,38 +105,43 @@ class CloudClient:
             raise CloudError(f"10x Cloud's answer to {what} lacks '{key}'")
         return body[key]
 
-    # -- protocol ---------------------------------------------------------------------
+    # -- before any upload ----------------------------------------------------------
     def check_token(self) -> None:
-        """Prove the token works before any upload (Cell Ranger's preflight)."""
+        """Prove the token works (the client's preflight; 403 means a bad token)."""
         self._json("GET", self.settings.url("user"), "check the token")
 
-    def choose_model(self, genome: str, model: str | None) -> ModelChoice:
-        """Ask the service which pipeline and model to run; ``None``/``auto`` lets it choose."""
-        body = {"pipelineName": self.settings.pipestance_type, "genomes": [genome], "requires": []}
-        if model and model != "auto":
-            body["modelName"] = model
-        try:
-            answer = self._json("POST", self.settings.url("annotation", "defaults"), "choose a model", json=body)
-        except CloudError as exc:
-            if "(400)" in str(exc):
-                raise CloudError(f"10x Cloud has no annotation model for genome {genome!r} and model {model or 'auto'}") from None
-            raise
-        what = "choose a model"
-        return ModelChoice(
-            str(self._field(answer, "pipelineName", what)),
-            str(self._field(answer, "pipelineVersion", what)),
-            str(self._field(answer, "model", what)),
-        )
+    def models(self) -> list[dict]:
+        """The models the service offers: ``{name, displayName, description, date, genomes}`` each."""
+        answer = self._json("GET", self.settings.url("annotation", "models"), "list the models")
+        if not isinstance(answer, list) or not all(isinstance(m, dict) and "name" in m for m in answer):
+            raise CloudError("10x Cloud's list of models is malformed")
+        return answer
 
+    def choose_model(self, genome: str, model: str) -> ModelChoice:
+        """The pipeline, version and model to run; ``auto`` lets the service choose. HTTP 400 means
+        the service has no pipeline for this genome and model."""
+        body = {"pipelineName": self.settings.pipeline_name, "genomes": [genome], "requires": list(REQUIRES)}
+        if model != "auto":
+            body["modelName"] = model
+        what = "choose a model"
+        try:
+            answer = self._json("POST", self.settings.url("annotation", "defaults"), what, json=body)
+        except Refused as exc:
+            if exc.status == 400:
+                raise CloudError(f"10x Cloud has no annotation pipeline for genome {genome!r}, model {model} and "
+                                 f"pipeline {self.settings.pipeline_name}") from None
+            raise
+        return ModelChoice(*(str(self._field(answer, key, what)) for key in ("pipelineName", "pipelineVersion", "model")))
+
+    # -- upload ---------------------------------------------------------------------
     def upload(self, path: Path, md5: str) -> str:
         """Upload the matrix (skipped when the service already has it); return its file id."""
         path = Path(path)
-        size = path.stat().st_size
         what = "register the upload"
         created = self._json(
-            "POST", self.settings.url("files", "uploads"), what,
-            json={"filename": path.name, "md5": md5, "size": size, "path": str(path.name),
-                  "fileType": "INPUT", "metadata": {"source": "cellannotate"}},
+            "POST", self.settings.url("files", "uploads"), what, kind=CREATES,
+            json={"filename": path.name, "md5": md5, "size": path.stat().st_size, "path": path.name,
+                  "fileType": "ADHOC_INPUT", "metadata": {"source": "cellannotate"}},
         )
         file_id, blob_id, status = (self._field(created, k, what) for k in ("id", "blobId", "status"))
         if status == "SKIP":
@@ -280,42 +152,49 @@ class CloudClient:
         start = self._json("GET", self.settings.url("files", "multipart/start-upload?" + urlencode({"blobId": blob_id})),
                            "start the upload")
         upload_id = self._field(start, "uploadId", "start the upload")
-        parts = []
-        total_parts = max(1, -(-size // self.settings.part_bytes))
-        with open(path, "rb") as fh:
-            number = 1
-            while block := fh.read(self.settings.part_bytes):
-                parts.append({"partNumber": number, "etag": self._upload_part(blob_id, upload_id, number, block)})
-                self._progress(f"uploaded part {number}/{total_parts}")
-                number += 1
-        self._json("POST", self.settings.url("files", "multipart/complete-upload"), "complete the upload",
+        parts = self._upload_parts(path, blob_id, upload_id)
+        self._json("POST", self.settings.url("files", "multipart/complete-upload"), "complete the upload", kind=CREATES,
                    json={"parts": parts, "blobId": blob_id, "uploadId": upload_id})
         self._json("PUT", self.settings.url("files", f"uploads/{file_id}"), "finish the upload", json={"status": "DONE"})
         return str(file_id)
 
+    def _upload_parts(self, path: Path, blob_id: str, upload_id: str) -> list[dict]:
+        parts = []
+        total = max(1, -(-path.stat().st_size // self.settings.part_bytes))
+        with open(path, "rb") as fh:
+            while block := fh.read(self.settings.part_bytes):
+                number = len(parts) + 1
+                parts.append({"partNumber": number, "etag": self._upload_part(blob_id, upload_id, number, block)})
+                self._progress(f"uploaded part {number}/{total}")
+        return parts
+
     def _upload_part(self, blob_id: str, upload_id: str, number: int, block: bytes) -> str:
         digest = base64.b64encode(hashlib.md5(block).digest()).decode()
         query = urlencode({"blobId": blob_id, "partNumber": number, "hash": digest,
-                           "expirationSeconds": 3600, "uploadId": upload_id})
+                           "expirationSeconds": PART_URL_SECONDS, "uploadId": upload_id})
         target = self._json("GET", self.settings.url("files", f"multipart/get-upload-url?{query}"), "get an upload URL")
         url = self._field(target, "presignedUrl", "get an upload URL")
-        response = self._send(self._storage, "PUT", url, f"upload part {number}", data=block,
-                              headers={"Content-MD5": digest, "Content-Type": "application/octet-stream"})
+        response = self._http.send("PUT", url, f"upload part {number}", storage=True, data=block,
+                                   headers={"Content-MD5": digest, "Content-Type": "application/octet-stream",
+                                            "Accept": "application/json"})
         etag = response.headers.get("ETag")
         if not etag:
             raise CloudError(f"the storage service returned no ETag for part {number}")
         return etag
 
+    # -- the analysis ---------------------------------------------------------------
     def start(self, file_id: str, choice: ModelChoice, genome: str, name: str) -> str:
+        """Start the analysis: sent once, never repeated (see ``transport.ONCE``)."""
         body = {
-            "analysisName": name, "description": "cell annotation (cellannotate)",
+            "analysisName": name, "description": "cell annotation (local)",
             "pipelineName": choice.pipeline_name, "productVersion": choice.pipeline_version,
             "productVariant": "default",
-            "params": {"pipelineName": self.settings.pipestance_type, "id": name, "modelName": choice.model,
-                       "filteredMatricesH5": file_id, "genomeName": genome,
-                       "withDistances": False, "withDatasetInfo": True},
+            "params": {"pipelineName": self.settings.pipeline_name, "id": name, "modelName": choice.model,
+                       "filteredMatricesH5": file_id, "genomeName": genome, "withDistances": False,
+                       "withDatasetInfo": True, "withQualityScores": False},
         }
-        answer = self._json("POST", self.settings.url("pipelines", "adhoc-analyses"), "start the analysis", json=body)
+        answer = self._json("POST", self.settings.url("pipelines", "adhoc-analyses"), "start the analysis", kind=ONCE,
+                            json=body)
         return str(self._field(answer, "analysisID", "start the analysis"))
 
     def status(self, analysis_id: str) -> Analysis:
@@ -324,11 +203,10 @@ class CloudClient:
         runs = self._field(answer, "analysisRuns", what)
         if not isinstance(runs, list) or not runs or not isinstance(runs[0], dict) or "status" not in runs[0]:
             raise CloudError(f"10x Cloud reports no run for analysis {analysis_id}")
-        run = runs[0]
-        return Analysis(str(run["status"]), answer.get("projectId"), run.get("message") or run.get("error"))
+        return Analysis(str(runs[0]["status"]), answer.get("projectId"))
 
     def wait(self, analysis_id: str) -> Analysis:
-        """Poll until the analysis ends; bounded by ``max_wait`` seconds."""
+        """Poll until the analysis leaves NEW/INPROGRESS; bounded by ``max_wait`` seconds."""
         started = self._clock()
         while True:
             analysis = self.status(analysis_id)
@@ -338,8 +216,8 @@ class CloudClient:
                     raise CloudError(f"10x Cloud completed analysis {analysis_id} but names no project for its outputs")
                 return analysis
             if analysis.status == "FAILED":
-                detail = f": {analysis.message}" if analysis.message else ""
-                raise CloudError(f"10x Cloud analysis {analysis_id} failed on the server{detail}")
+                raise CloudError(f"10x Cloud analysis {analysis_id} failed on the server (see it in your 10x Cloud "
+                                 "account); a re-run starts a new one")
             if analysis.status not in PENDING_STATES:
                 raise CloudError(f"10x Cloud analysis {analysis_id} is in an unknown state: {analysis.status}")
             if elapsed >= self.settings.max_wait:
@@ -361,10 +239,10 @@ class CloudClient:
             raise CloudError("10x Cloud's list of results is malformed") from None
 
     def download(self, file_id: str, dest: Path) -> None:
-        """Stream one output file to ``dest`` (caller makes it atomic)."""
+        """Stream one output file to ``dest`` (the caller makes it atomic)."""
         answer = self._json("POST", self.settings.url("files", f"files/{file_id}/download"), "get a download URL")
         url = self._field(answer, "downloadURL", "get a download URL")
-        response = self._send(self._storage, "GET", url, "download a result", stream=True)
+        response = self._http.send("GET", url, "download a result", storage=True, stream=True)
         expected = response.headers.get("Content-Length")
         written = 0
         try:
@@ -372,7 +250,7 @@ class CloudClient:
                 for block in response.iter_content(1 << 20):
                     fh.write(block)
                     written += len(block)
-        except requests.RequestException as exc:
+        except OSError as exc:
             raise CloudError(f"downloading a result broke off: {type(exc).__name__}") from None
         if expected is not None and expected.isdigit() and written != int(expected):
             raise CloudError(f"a result download is truncated ({written} of {expected} bytes)")

@@ -1,7 +1,9 @@
 """Find, check and save the 10x Cloud access token.
 
-The token file holds the token as plain text on one line (Space Ranger's examples name
-it ``10xcloud_token.json``; the extension says nothing about the content). Under Nextflow
+The token file holds the token in one of the two forms Cell Ranger 10's client reads
+(``common.py``: ``read_cli_token`` and ``read_full_token``): plain text on one line, or
+JSON ``{"<server URL>": {"cli_token": "...", "cloudflare_token": {header: value}}}`` that
+also names the server and, behind Cloudflare Access, the headers to send. Under Nextflow
 the token comes as a secret in ``$TENX_CLOUD_TOKEN`` instead, so it is never a file in a
 work directory. Order: ``--tenx-cloud-token-path``, then ``$TENX_CLOUD_TOKEN``, then the
 saved default location. The token
@@ -13,11 +15,12 @@ through :func:`redact`, which knows every token this process has read.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
 from pathlib import Path
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, urlsplit
 
 from cellannotate.io.atomic import ensure_folder, write_text_atomic
 from cellannotate.errors import TokenError
@@ -36,17 +39,25 @@ _SEEN: set[str] = set()
 
 
 class CloudToken:
-    """A 10x Cloud access token that does not print itself."""
+    """A 10x Cloud access token that does not print itself.
 
-    __slots__ = ("_value",)
+    ``server`` is the server a JSON token names (``None`` for a plain token); ``headers``
+    are its Cloudflare Access headers, secrets as well.
+    """
 
-    def __init__(self, value: str):
-        self._value = value
-        _SEEN.add(value)
+    __slots__ = ("_value", "server", "_headers")
+
+    def __init__(self, value: str, server: str | None = None, headers: dict | None = None):
+        self._value, self.server, self._headers = value, server, dict(headers or {})
+        _SEEN.update([value, *self._headers.values()])
 
     def reveal(self) -> str:
         """The token itself, for the one place that sends it."""
         return self._value
+
+    def reveal_headers(self) -> dict:
+        """The extra request headers (Cloudflare Access), for the same place."""
+        return dict(self._headers)
 
     def __repr__(self) -> str:
         return "CloudToken(<redacted>)"
@@ -78,19 +89,43 @@ def default_token_path() -> Path:
     return Path(config) / "cellannotate" / TOKEN_FILE_NAME
 
 
-def parse_token(text: str) -> CloudToken:
-    """Check the token's form: one line of URL-safe characters, 16 to 4096 long."""
-    value = text.strip()
-    if not value:
-        raise TokenError("the 10x Cloud token is empty")
-    if "\n" in value or "\r" in value:
-        raise TokenError("the 10x Cloud token must be a single line")
+def _check_value(value: str) -> str:
     if not _TOKEN.fullmatch(value):
         raise TokenError(
             "the 10x Cloud token is malformed: expected 16-4096 letters, digits or . _ ~ + / = - "
             f"(copy it again from {SECURITY_PAGE})"
         )
-    return CloudToken(value)
+    return value
+
+
+def _parse_json_token(text: str) -> CloudToken:
+    """The JSON form: one server URL mapped to ``cli_token`` and, optionally, ``cloudflare_token``."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        raise TokenError("the 10x Cloud token file looks like JSON but is not valid JSON") from None
+    if not isinstance(body, dict) or len(body) != 1:
+        raise TokenError("a JSON 10x Cloud token must map one server URL to its token")
+    server, info = next(iter(body.items()))
+    if not isinstance(info, dict) or not isinstance(info.get("cli_token"), str):
+        raise TokenError("a JSON 10x Cloud token must hold a 'cli_token' string under its server URL")
+    headers = info.get("cloudflare_token") or {}
+    if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        raise TokenError("the 'cloudflare_token' of a JSON 10x Cloud token must map header names to strings")
+    server = server if urlsplit(server).scheme else f"https://{server}"
+    return CloudToken(_check_value(info["cli_token"].strip()), server, headers)
+
+
+def parse_token(text: str) -> CloudToken:
+    """Check the token's form: one line of URL-safe characters, 16 to 4096 long, or the JSON form."""
+    value = text.strip()
+    if not value:
+        raise TokenError("the 10x Cloud token is empty")
+    if value.startswith("{"):
+        return _parse_json_token(value)
+    if "\n" in value or "\r" in value:
+        raise TokenError("the 10x Cloud token must be a single line")
+    return CloudToken(_check_value(value))
 
 
 def resolve_token_path(path: Path | None) -> Path:
@@ -157,5 +192,9 @@ def save_token(token: CloudToken, path: Path | None = None) -> Path:
     ensure_folder(path.parent, "token folder")
     if new_folder:
         path.parent.chmod(0o700)
-    write_text_atomic(path, token.reveal() + "\n", mode=0o600)
+    text = token.reveal()
+    if token.server is not None:  # the JSON form, as it was given
+        headers = token.reveal_headers()
+        text = json.dumps({token.server: {"cli_token": text, **({"cloudflare_token": headers} if headers else {})}})
+    write_text_atomic(path, text + "\n", mode=0o600)
     return path
