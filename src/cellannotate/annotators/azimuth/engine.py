@@ -43,6 +43,7 @@ from cellannotate.io.tenx_h5 import TenxMatrix
 log = logging.getLogger(__name__)
 
 CHUNK_CELLS = 8192                 # panhumanpy's evaluation batch size
+AHEAD = 2                          # chunks predicted by worker threads while one is labelled
 LOW_OVERLAP = 0.20
 ENGINES = ("numpy", "panhumanpy")
 
@@ -116,13 +117,13 @@ def predict_chunk(model: KerasModel, assets: AzimuthAssets, aligner: PanelAligne
 
 
 def _predictions(matrix: TenxMatrix, ge: np.ndarray, predict, chunk_cells: int) -> Iterator[ChunkPrediction]:
-    """Predictions chunk by chunk, in order, with the next chunk computed in a second thread meanwhile
-    (numpy and BLAS release the GIL), so at most two chunks are in memory at once."""
-    with ThreadPoolExecutor(1) as pool:
+    """Predictions chunk by chunk, in order, with the next chunks computed by worker threads meanwhile
+    (numpy and BLAS release the GIL), so at most ``AHEAD + 1`` chunks are in memory at once."""
+    with ThreadPoolExecutor(AHEAD) as pool:
         pending = deque()
         for chunk in matrix.iter_chunks(chunk_cells, features=ge):
             pending.append(pool.submit(predict, chunk))
-            if len(pending) > 1:
+            if len(pending) > AHEAD:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
