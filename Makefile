@@ -82,7 +82,7 @@ bench: setup
 	$(BIN)/python benchmarks/validate_bench.py
 
 # Our Azimuth engine against panhumanpy (speed, memory), then 1,000,000 cells with ours.
-bench-azimuth: $(REF)/python
+bench-azimuth: setup $(REF)/python
 	$(REF)/python benchmarks/azimuth_bench.py
 
 clean:
