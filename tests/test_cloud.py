@@ -301,7 +301,7 @@ def test_the_json_token_form_names_the_server_and_cloudflare_headers():
     token = parse_token(text)
     assert (token.reveal(), token.server, token.reveal_headers()) == (
         TOKEN, "https://cloud.example.org", {"CF-Access-Client-Id": "cf-secret-id"})
-    from cellannotate.annotators.cloud.token import redact
+    from cellannotate.redaction import redact
 
     assert "cf-secret-id" not in redact("header cf-secret-id")
 

@@ -19,7 +19,8 @@ from cellannotate.annotators.cloud.client import CloudClient, CloudSettings
 from cellannotate.annotators.cloud.transport import RetryPolicy, check_base_url
 from cellannotate.errors import CloudError, UsageError
 from cellannotate.io.tenx_h5 import read_10x_h5
-from cellannotate.annotators.cloud.token import CloudToken, redact
+from cellannotate.annotators.cloud.token import CloudToken
+from cellannotate.redaction import redact
 from conftest import BIN, validation_json
 from fake_cloud import TOKEN, FakeCloud
 

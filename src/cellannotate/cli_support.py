@@ -2,7 +2,7 @@
 
 Every entry point runs through :func:`run_app`, so a user-fixable failure is always one
 ``error: ...`` line and a documented exit code, never a traceback, and every log record
-and error message is passed through :func:`cellannotate.annotators.cloud.token.redact` on its way out.
+and error message is passed through :func:`cellannotate.redaction.redact` on its way out.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 import typer
 
 from cellannotate.errors import CellAnnotateError
-from cellannotate.annotators.cloud.token import redact
+from cellannotate.redaction import redact
 
 DEBUG_ENV = "CELLANNOTATE_DEBUG"
 EXIT_INTERNAL = 70

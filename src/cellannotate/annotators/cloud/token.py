@@ -8,9 +8,8 @@ the token comes as a secret in ``$TENX_CLOUD_TOKEN`` instead, so it is never a f
 work directory. Order: ``--tenx-cloud-token-path``, then ``$TENX_CLOUD_TOKEN``, then the
 saved default location. The token
 value is wrapped in :class:`CloudToken`, whose ``str``/``repr`` never show it, and no
-message raised here quotes the file's content. Text from elsewhere (a server that echoes
-a request back) can still carry it, so every message that leaves the process goes
-through :func:`redact`, which knows every token this process has read.
+message raised here quotes the file's content. Every token read is remembered for
+:func:`cellannotate.redaction.redact`, which scrubs all text that leaves the process.
 """
 
 from __future__ import annotations
@@ -20,10 +19,11 @@ import os
 import re
 import stat
 from pathlib import Path
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import urlsplit
 
 from cellannotate.io.atomic import ensure_folder, write_text_atomic
 from cellannotate.errors import TokenError
+from cellannotate.redaction import remember
 
 TOKEN_PATH_ENV = "CELLANNOTATE_TENX_CLOUD_TOKEN_PATH"
 TOKEN_ENV = "TENX_CLOUD_TOKEN"
@@ -33,9 +33,6 @@ SETUP_COMMAND = "cellannotate cloud auth setup"
 
 MAX_TOKEN_FILE_BYTES = 16 * 1024
 _TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]{16,4096}")
-REDACTED = "<redacted>"
-# Every token value seen by this process, so that redact() can find it in any text.
-_SEEN: set[str] = set()
 
 
 class CloudToken:
@@ -49,7 +46,7 @@ class CloudToken:
 
     def __init__(self, value: str, server: str | None = None, headers: dict | None = None):
         self._value, self.server, self._headers = value, server, dict(headers or {})
-        _SEEN.update([value, *self._headers.values()])
+        remember(value, *self._headers.values())
 
     def reveal(self) -> str:
         """The token itself, for the one place that sends it."""
@@ -66,14 +63,6 @@ class CloudToken:
 
     def __reduce__(self):
         raise TypeError("a CloudToken cannot be pickled")
-
-
-def redact(text: str) -> str:
-    """``text`` with every token this process has read (plain or URL-encoded) replaced."""
-    for value in _SEEN:
-        for form in {value, quote(value, safe=""), quote_plus(value)}:
-            text = text.replace(form, REDACTED)
-    return text
 
 
 def default_token_path() -> Path:

@@ -27,7 +27,8 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from cellannotate.annotators.cloud.token import CloudToken, redact
+from cellannotate.annotators.cloud.token import CloudToken
+from cellannotate.redaction import redact
 from cellannotate.errors import CloudError, TokenError, UsageError
 
 log = logging.getLogger(__name__)
