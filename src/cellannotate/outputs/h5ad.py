@@ -1,7 +1,9 @@
 """Write ``{id}.h5ad`` so that scanpy users can carry on from the annotation.
 
-``X`` holds the raw gene-expression counts (float32, CSR, cells x genes, as
-``scanpy.read_10x_h5`` gives them) and is streamed into the file chunk by chunk; ``obs``
+``X`` holds the raw gene-expression counts (float32, CSR, cells x genes, int32 indices and
+indptr while they fit, as ``scanpy.read_10x_h5`` gives them) and is streamed into the file
+chunk by chunk; ``var_names`` are the gene symbols made unique (``gene_symbols`` keeps them as
+they were, ``gene_ids`` the Ensembl ids); ``obs``
 holds every model's labels and confidence, ``obsm`` the models' 2-D projections, ``uns``
 the run metadata. Everything but ``X`` is written with anndata's own element writer.
 """
@@ -47,8 +49,8 @@ def _var(matrix: TenxMatrix, ge: np.ndarray) -> pd.DataFrame:
     features = matrix.features
     names = pd.Index(features.names[ge].astype(str))
     var = pd.DataFrame(
-        {"gene_ids": features.ids[ge].astype(str), "feature_types": features.types[ge].astype(str),
-         "genome": features.genomes[ge].astype(str)},
+        {"gene_ids": features.ids[ge].astype(str), "gene_symbols": names.to_numpy(),
+         "feature_types": features.types[ge].astype(str), "genome": features.genomes[ge].astype(str)},
         index=make_index_unique(names) if not names.is_unique else names,
     )
     return var
@@ -58,9 +60,12 @@ def _write_counts(group: h5py.Group, matrix: TenxMatrix, ge: np.ndarray, chunk_c
     x = group.create_group("X")
     x.attrs.update({"encoding-type": "csr_matrix", "encoding-version": "0.1.0", "shape": (matrix.n_cells, len(ge))})
     opts = dict(maxshape=(None,), chunks=(1 << 16,), compression="gzip")
+    # One index type for indices and indptr, as scanpy's reader gives: scikit-learn's sparse
+    # kernels (scanpy's PCA) refuse int32 indices with int64 indptr.
+    index_dtype = np.int32 if matrix.nnz < 2**31 else np.int64
     data = x.create_dataset("data", shape=(0,), dtype=np.float32, **opts)
-    indices = x.create_dataset("indices", shape=(0,), dtype=np.int32, **opts)
-    indptr = np.zeros(matrix.n_cells + 1, dtype=np.int64)
+    indices = x.create_dataset("indices", shape=(0,), dtype=index_dtype, **opts)
+    indptr = np.zeros(matrix.n_cells + 1, dtype=index_dtype)
     nnz = 0
     for chunk in matrix.iter_chunks(chunk_cells, features=ge):
         counts = chunk.counts

@@ -1,0 +1,64 @@
+"""The .h5ad we write works in scanpy as it comes: its standard workflow, on our labels.
+
+Runs in its own environment with scanpy (``make test-interop``, part of ``make test``).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cellannotate.pipeline import AnnotateRequest, run_annotate
+from cellannotate.annotators import ModelOptions
+
+pytestmark = pytest.mark.interop
+
+
+@pytest.fixture(scope="module")
+def sc():
+    import scanpy
+
+    return scanpy
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory, example_h5, panel_matrix, standin):
+    """One .h5ad per model that writes them differently: markers (projection) and Azimuth (embedding too)."""
+    root = tmp_path_factory.mktemp("interop")
+    markers = run_annotate(AnnotateRequest("markers_run", example_h5, root / "m", cell_annotation_model="markers"))
+    azimuth = run_annotate(AnnotateRequest("azimuth_run", panel_matrix, root / "a",
+                                           options=ModelOptions(azimuth_model=standin)))
+    return {"markers": (markers / "markers_run.h5ad", "markers_coarse_cell_type"),
+            "azimuth": (azimuth / "azimuth_run.h5ad", "azimuth_coarse_cell_type")}
+
+
+@pytest.mark.parametrize("model", ["markers", "azimuth"])
+def test_scanpys_standard_workflow_runs_on_our_h5ad(sc, written, model):
+    path, labels = written[model]
+    adata = sc.read_h5ad(path)
+    assert adata.X.indices.dtype == adata.X.indptr.dtype
+    assert adata.var_names.is_unique and "gene_symbols" in adata.var and "gene_ids" in adata.var
+    assert adata.obs[labels].dtype == "category"
+    sc.pp.normalize_total(adata)
+    sc.pp.log1p(adata)
+    sc.pp.highly_variable_genes(adata, n_top_genes=min(200, adata.n_vars - 1))
+    sc.pp.pca(adata, n_comps=20)
+    sc.pp.neighbors(adata, n_neighbors=10)
+    sc.tl.umap(adata)
+    assert adata.obsm["X_umap"].shape == (adata.n_obs, 2)
+    groups = adata.obs[labels].value_counts()
+    keep = adata.obs[labels].isin(groups[groups >= 3].index)
+    subset = adata[keep].copy()
+    subset.obs[labels] = subset.obs[labels].cat.remove_unused_categories()
+    sc.tl.rank_genes_groups(subset, labels, method="wilcoxon")
+    assert len(subset.uns["rank_genes_groups"]["names"]) > 0
+
+
+@pytest.mark.parametrize("model", ["markers", "azimuth"])
+def test_our_h5ad_reads_back_backed(sc, written, model):
+    path, labels = written[model]
+    adata = sc.read_h5ad(path, backed="r")
+    try:
+        assert adata.X[:5].shape == (5, adata.n_vars)
+        assert labels in adata.obs
+    finally:
+        adata.file.close()
