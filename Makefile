@@ -94,6 +94,7 @@ test-min: nf-tools
 
 bench: setup
 	$(BIN)/python benchmarks/validate_bench.py
+	$(BIN)/python benchmarks/geojson_bench.py
 
 # Our Azimuth engine against panhumanpy (speed, memory), then 1,000,000 cells with ours.
 bench-azimuth: setup $(REF)/python

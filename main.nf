@@ -15,7 +15,7 @@ workflow {
 
     ch_samplesheet = channel
         .fromList(samplesheetToList(params.input, "${projectDir}/assets/schema_input.json"))
-        .map { meta, matrix, cloupe -> [meta, matrix, cloupe ?: []] }
+        .map { meta, matrix, cloupe, spaceranger_outs -> [meta, matrix, cloupe ?: [], spaceranger_outs ?: []] }
 
     ANNOTATE(ch_samplesheet)
 

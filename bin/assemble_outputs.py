@@ -22,10 +22,11 @@ def main(
     annotations: List[Path] = opt.annotations(),
     outs: Path = typer.Option(Path("outs"), readable=False, help="Output folder; replaced as a whole on success."),
     cloupe: Optional[Path] = opt.cloupe(None, "Annotated .cloupe made by annotate_cloupe.py, to publish."),
+    spaceranger_outs: Optional[Path] = opt.spaceranger_outs(),
 ) -> None:
     """Write OUTS from the annotation folders, or leave it untouched on any failure."""
     setup_logging()
-    assemble_outputs(id, matrix, ValidationReport.read_json(validation), annotations, outs, cloupe)
+    assemble_outputs(id, matrix, ValidationReport.read_json(validation), annotations, outs, cloupe, spaceranger_outs)
     typer.echo(f"outputs: {outs}", err=True)
 
 

@@ -62,3 +62,24 @@ def test_our_h5ad_reads_back_backed(sc, written, model):
         assert labels in adata.obs
     finally:
         adata.file.close()
+
+
+def test_squidpy_plots_our_h5ad_in_the_tissue(example_h5, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import squidpy as sq
+    from test_tissue import write_spaceranger_outs
+
+    from cellannotate.io.tenx_h5 import read_10x_h5
+
+    with read_10x_h5(example_h5) as matrix:
+        write_spaceranger_outs(tmp_path / "sr", matrix.barcodes.astype(str), leave_out=0)
+    outs = run_annotate(AnnotateRequest("tissue", example_h5, tmp_path / "run", cell_annotation_model="markers",
+                                        spaceranger_outs=tmp_path / "sr"))
+    import scanpy
+
+    adata = scanpy.read_h5ad(outs / "tissue.h5ad")
+    sq.pl.spatial_scatter(adata, color="markers_coarse_cell_type", library_id="tissue", img_res_key="hires",
+                          save=str(tmp_path / "tissue.png"))
+    assert (tmp_path / "tissue.png").stat().st_size > 1000

@@ -15,6 +15,8 @@ from conftest import BIN
 from nf_contract import REPO, Module, cli_options
 from fake_cloud import TOKEN, FakeCloud
 from test_cloupe import _converter
+from test_tissue import write_spaceranger_outs
+from cellannotate.io.tenx_h5 import read_10x_h5
 
 MODULES = sorted(p.name for p in (REPO / "modules" / "local").iterdir() if (p / "main.nf").is_file())
 
@@ -29,6 +31,8 @@ def staged(tmp_path_factory):
     subprocess.run([sys.executable, str(BIN / "annotate_markers.py"), "--matrix", "example.h5", "--validation",
                     "example.validation.json", "--outdir", "annotations"], cwd=root, check=True, capture_output=True)
     (root / "sample.cloupe").write_bytes(b"\x00LOUPE" + bytes(range(256)))
+    with read_10x_h5(root / "example.h5") as matrix:
+        write_spaceranger_outs(root / "spaceranger", matrix.barcodes.astype(str))
     token = root / "token"
     token.write_text("t" * 32)
     token.chmod(0o600)
@@ -38,8 +42,6 @@ def staged(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cloud(staged):
-    from cellannotate.io.tenx_h5 import read_10x_h5
-
     with read_10x_h5(staged / "example.h5") as m:
         server = FakeCloud(m.barcodes)
     yield server
@@ -57,7 +59,7 @@ INPUTS = {
     "annotate_cloupe": lambda r: {"matrix": "example.h5", "cloupe": "sample.cloupe",
                                   "annotations": ["annotations/Markers"], "loupe_converter": "louper"},
     "assemble_outputs": lambda r: {"matrix": "example.h5", "validation": "example.validation.json",
-                                   "annotations": ["annotations/Markers"], "cloupe": []},
+                                   "annotations": ["annotations/Markers"], "cloupe": [], "spaceranger_outs": "spaceranger"},
 }
 
 
@@ -66,7 +68,7 @@ def test_every_module_has_a_contract_case():
 
 
 def _stage(staged, workdir):
-    for name in ("example.h5", "example.validation.json", "sample.cloupe", "louper"):
+    for name in ("example.h5", "example.validation.json", "sample.cloupe", "louper", "spaceranger"):
         os.symlink(staged / name, workdir / name)
     os.symlink(REPO / "assets" / "test_data" / "azimuth_standin_v1.keras", workdir / "azimuth_standin_v1.keras")
     (workdir / "annotations").mkdir()

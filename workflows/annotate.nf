@@ -18,10 +18,10 @@ include { ASSEMBLE_OUTPUTS } from '../modules/local/assemble_outputs/main'
 workflow ANNOTATE {
 
     take:
-    ch_samplesheet // channel: [ val(meta), path(matrix), path(cloupe) or [] ]
+    ch_samplesheet // channel: [ val(meta), path(matrix), path(cloupe) or [], path(spaceranger_outs) or [] ]
 
     main:
-    ch_matrix = ch_samplesheet.map { meta, matrix, _cloupe -> [meta, matrix] }
+    ch_matrix = ch_samplesheet.map { meta, matrix, _cloupe, _spaceranger -> [meta, matrix] }
     VALIDATE_MATRIX(ch_matrix)
 
     ch_validated = ch_matrix
@@ -56,7 +56,7 @@ workflow ANNOTATE {
         .groupTuple()
 
     ch_cloupe_input = ch_samplesheet
-        .map { meta, _matrix, cloupe -> [meta.id, cloupe] }
+        .map { meta, _matrix, cloupe, _spaceranger -> [meta.id, cloupe] }
         .filter { _id, cloupe -> cloupe }
     ch_for_cloupe = ch_validated
         .map { meta, matrix, _validation -> [meta.id, meta, matrix] }
@@ -66,10 +66,13 @@ workflow ANNOTATE {
     ch_converter = params.loupe_converter ? file(params.loupe_converter, checkIfExists: true) : []
     ANNOTATE_CLOUPE(ch_for_cloupe, ch_converter)
 
+    ch_spaceranger = ch_samplesheet.map { meta, _matrix, _cloupe, spaceranger -> [meta.id, spaceranger] }
     ch_assemble = ch_validated
         .join(ch_annotations)
         .join(ANNOTATE_CLOUPE.out.cloupe, remainder: true)
-        .map { meta, matrix, validation, annotations, cloupe -> [meta, matrix, validation, annotations, cloupe ?: []] }
+        .map { meta, matrix, validation, annotations, cloupe -> [meta.id, meta, matrix, validation, annotations, cloupe ?: []] }
+        .join(ch_spaceranger)
+        .map { _id, meta, matrix, validation, annotations, cloupe, spaceranger -> [meta, matrix, validation, annotations, cloupe, spaceranger] }
     ASSEMBLE_OUTPUTS(ch_assemble)
 
     emit:

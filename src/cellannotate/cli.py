@@ -59,6 +59,7 @@ def annotate(
     azimuth_model: Optional[Path] = opt.azimuth_model(),
     markers_db: Optional[Path] = opt.markers_db(),
     loupe_converter: Optional[Path] = opt.loupe_converter(),
+    spaceranger_outs: Optional[Path] = opt.spaceranger_outs(),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="More log output on stderr."),
 ) -> None:
     """Annotate the cells of one sample, like `spaceranger annotate`."""
@@ -72,6 +73,7 @@ def annotate(
                              tenx_cloud_token_path=tenx_cloud_token_path, cloud_url=cloud_url),
         cloupe=cloupe,
         loupe_converter=loupe_converter,
+        spaceranger_outs=spaceranger_outs,
     )
     outs = run_annotate(request)
     typer.echo(f"outputs: {outs}")

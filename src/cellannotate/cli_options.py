@@ -79,3 +79,8 @@ def annotations():
 def loupe_converter():
     return _path(None, "--loupe-converter", help="10x's louper executable, to write the annotated .cloupe "
                  "(default: $CELLANNOTATE_LOUPE_CONVERTER; without one no .cloupe is made).")
+
+
+def spaceranger_outs():
+    return _path(None, "--spaceranger-outs", help="The Space Ranger output folder of a Visium HD run (outs/ or "
+                 "outs/segmented_outputs/): adds where each cell lies (report tissue view, obsm['spatial']).")

@@ -16,6 +16,7 @@ from pathlib import Path
 from cellannotate.annotators import ModelOptions, registry, run_model
 from cellannotate.annotators.plan import plan_models
 from cellannotate.errors import OutputError
+from cellannotate.io.spaceranger import SpaceRangerError
 from cellannotate.io.atomic import check_replaceable_folder, output_folder, staging_folder
 from cellannotate.outputs.assemble import CLOUPE_OUT, OUTS_HINT, assemble_outputs
 from cellannotate.outputs.cloupe import annotate_cloupe, check_cloupe
@@ -36,6 +37,7 @@ class AnnotateRequest:
     options: ModelOptions = field(default_factory=ModelOptions)
     cloupe: Path | None = None
     loupe_converter: Path | None = None
+    spaceranger_outs: Path | None = None
 
 
 def _check_outdir(outdir: Path) -> None:
@@ -63,6 +65,8 @@ def run_annotate(request: AnnotateRequest) -> Path:
     _check_outdir(outdir)
     if request.cloupe is not None:
         check_cloupe(request.cloupe)
+    if request.spaceranger_outs is not None and not Path(request.spaceranger_outs).is_dir():
+        raise SpaceRangerError(f"--spaceranger-outs is not a folder: {request.spaceranger_outs}")
     inputs = {}
     if request.cell_annotation_model:
         asked = registry.by_choice(request.cell_annotation_model)
@@ -81,4 +85,5 @@ def run_annotate(request: AnnotateRequest) -> Path:
         if request.cloupe is not None:
             log.info(annotate_cloupe(request.matrix, request.cloupe, folders, workdir / CLOUPE_OUT, request.loupe_converter))
             cloupe = workdir / CLOUPE_OUT if (workdir / CLOUPE_OUT).exists() else None
-        return assemble_outputs(request.sample_id, request.matrix, report, folders, outdir / "outs", cloupe)
+        return assemble_outputs(request.sample_id, request.matrix, report, folders, outdir / "outs", cloupe,
+                                request.spaceranger_outs)

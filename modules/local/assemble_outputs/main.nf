@@ -6,7 +6,7 @@ process ASSEMBLE_OUTPUTS {
     container "cellannotate/cellannotate:0.1.0"
 
     input:
-    tuple val(meta), path(matrix), path(validation), path(annotations, stageAs: 'annotations/*'), path(cloupe)
+    tuple val(meta), path(matrix), path(validation), path(annotations, stageAs: 'annotations/*'), path(cloupe), path(spaceranger_outs)
 
     output:
     tuple val(meta), path("outs"), emit: outs
@@ -22,6 +22,7 @@ process ASSEMBLE_OUTPUTS {
     prefix = task.ext.prefix ?: "${meta.id}"
     def annotation_args = annotations.collect { folder -> "--annotations ${folder}" }.join(' ')
     def cloupe_arg = cloupe ? "--cloupe ${cloupe}" : ''
+    def spaceranger_arg = spaceranger_outs ? "--spaceranger-outs ${spaceranger_outs}" : ''
     """
     assemble_outputs.py \\
         --id ${prefix} \\
@@ -30,6 +31,7 @@ process ASSEMBLE_OUTPUTS {
         ${annotation_args} \\
         --outs outs \\
         ${cloupe_arg} \\
+        ${spaceranger_arg} \\
         ${args}
     """
 

@@ -30,7 +30,8 @@ from cellannotate import __version__
 from cellannotate.annotators.cloud.results import PUBLISHED as CLOUD_FILES
 from cellannotate.io.atomic import atomic_directory
 from cellannotate.celltypes import EMBEDDING_NAME, UNASSIGNED, CellTypeTable
-from cellannotate.outputs.diffexp import differential_expression
+from cellannotate.io.spaceranger import TissueLayout, read_tissue_layout
+from cellannotate.outputs.diffexp import DiffExpResult, differential_expression
 from cellannotate.errors import OutputError
 from cellannotate.outputs.h5ad import write_h5ad
 from cellannotate.outputs.loupe import LOUPE_CSV, write_loupe_csv
@@ -81,6 +82,34 @@ def _metrics_rows(sample_id: str, summary: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["sample", "model", "metric", "value"], dtype=object)
 
 
+def _model_outputs(staging: Path, folder: Path, table: CellTypeTable, matrix: TenxMatrix) -> DiffExpResult:
+    """``cell_types/<Model>/``: the labels, differential expression, Loupe CSV and published raw files."""
+    _check_barcodes(table, matrix)
+    log.info("%s: differential expression of %d cell types", table.model, len(table.counts()))
+    target = staging / "cell_types" / table.model
+    target.mkdir(parents=True)
+    table.frame().to_csv(target / "cell_types.csv", index=False)
+    diffexp = differential_expression(matrix, table.coarse)
+    diffexp.write_csv(target / DE_CSV)
+    write_loupe_csv(target / LOUPE_CSV, table)
+    for name in PUBLISHED_EXTRAS:
+        if (Path(folder) / name).exists():
+            shutil.copyfile(Path(folder) / name, target / name)
+    return diffexp
+
+
+def _tissue(spaceranger_outs: Path | None, matrix: TenxMatrix, summary: dict) -> TissueLayout | None:
+    if spaceranger_outs is None:
+        return None
+    layout = read_tissue_layout(spaceranger_outs, matrix.barcodes)
+    summary["tissue"] = {"spaceranger_outs": str(spaceranger_outs), "cells_without_polygon": layout.cells_without_polygon,
+                         "polygons_without_cell": layout.polygons_without_cell}
+    if layout.cells_without_polygon:
+        summary["warnings"].append(f"{layout.cells_without_polygon:,} cells have no polygon in the Space Ranger "
+                                   "segmentation: they have no position in the tissue view or obsm['spatial']")
+    return layout
+
+
 def assemble_outputs(
     sample_id: str,
     matrix_path: Path,
@@ -88,8 +117,13 @@ def assemble_outputs(
     annotation_dirs: list[Path],
     outs: Path,
     cloupe: Path | None = None,
+    spaceranger_outs: Path | None = None,
 ) -> Path:
-    """Write ``outs`` from the annotation folders the steps produced; return ``outs``."""
+    """Write ``outs`` from the annotation folders the steps produced; return ``outs``.
+
+    ``spaceranger_outs`` (a Visium HD run's folder) adds where each cell lies: the report's tissue
+    view and ``obsm['spatial']``/``uns['spatial']`` in the .h5ad.
+    """
     check_sample_id(sample_id)
     if not annotation_dirs:
         raise OutputError("no annotation results to assemble: no model ran")
@@ -97,28 +131,18 @@ def assemble_outputs(
     if len({t.model for t in tables}) != len(tables):
         raise OutputError("two annotation folders come from the same model")
     with TenxMatrix(matrix_path) as matrix, atomic_directory(Path(outs), OUTS_HINT) as staging:
-        sections, summary = [], {"sample_id": sample_id, "cellannotate_version": __version__, "models": {}}
-        for folder, table in zip(annotation_dirs, tables):
-            _check_barcodes(table, matrix)
-            log.info("%s: differential expression of %d cell types", table.model, len(table.counts()))
-            target = staging / "cell_types" / table.model
-            target.mkdir(parents=True)
-            table.frame().to_csv(target / "cell_types.csv", index=False)
-            diffexp = differential_expression(matrix, table.coarse)
-            diffexp.write_csv(target / DE_CSV)
-            write_loupe_csv(target / LOUPE_CSV, table)
-            for name in PUBLISHED_EXTRAS:
-                if (Path(folder) / name).exists():
-                    shutil.copyfile(Path(folder) / name, target / name)
-            sections.append(ModelSection(table, diffexp))
-            summary["models"][table.model] = model_summary(table)
-        summary["warnings"] = validation.warnings + [w for t in tables for w in t.info.get("warnings", [])]
-        summary["unassigned_label"] = UNASSIGNED
+        summary = {"sample_id": sample_id, "cellannotate_version": __version__, "models": {},
+                   "warnings": validation.warnings + [w for t in tables for w in t.info.get("warnings", [])],
+                   "unassigned_label": UNASSIGNED}
+        layout = _tissue(spaceranger_outs, matrix, summary)
+        sections = [ModelSection(table, _model_outputs(staging, folder, table, matrix), layout)
+                    for folder, table in zip(annotation_dirs, tables)]
+        summary["models"] = {table.model: model_summary(table) for table in tables}
         log.info("writing %s.h5ad", sample_id)
         embeddings = {f"X_{t.model.lower()}_embedding": np.load(Path(f) / EMBEDDING_NAME, mmap_mode="r")
                       for f, t in zip(annotation_dirs, tables) if (Path(f) / EMBEDDING_NAME).exists()}
-        write_h5ad(staging / f"{sample_id}.h5ad", sample_id, matrix, tables, validation, embeddings)
-        (staging / REPORT_HTML).write_text(render_report(sample_id, validation, sections), encoding="utf-8")
+        write_h5ad(staging / f"{sample_id}.h5ad", sample_id, matrix, tables, validation, embeddings, layout)
+        (staging / REPORT_HTML).write_text(render_report(sample_id, validation, sections, summary["warnings"]), encoding="utf-8")
         if cloupe is not None:
             shutil.copyfile(cloupe, staging / CLOUPE_OUT)
             summary["cloupe"] = CLOUPE_OUT

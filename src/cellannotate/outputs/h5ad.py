@@ -20,6 +20,7 @@ import pandas as pd
 from cellannotate import __version__
 from cellannotate.io.atomic import atomic_path
 from cellannotate.celltypes import CellTypeTable
+from cellannotate.io.spaceranger import TissueLayout
 from cellannotate.io.tenx_h5 import DEFAULT_CHUNK_CELLS, TenxMatrix
 from cellannotate.validation.report import ValidationReport
 
@@ -96,11 +97,14 @@ def write_h5ad(
     tables: list[CellTypeTable],
     validation: ValidationReport,
     embeddings: dict | None = None,
+    layout: TissueLayout | None = None,
     chunk_cells: int = DEFAULT_CHUNK_CELLS,
 ) -> None:
     """Write the AnnData file atomically with memory bounded by one chunk of cells.
 
     ``embeddings`` (obsm key -> ``(n_cells, d)`` array, e.g. memory-mapped) go to ``obsm`` too.
+    ``layout`` (from a Space Ranger folder) gives ``obsm['spatial']`` (full-resolution pixels)
+    and ``uns['spatial'][sample_id]`` (hires image, scale factors), the layout squidpy reads.
     """
     ge = np.flatnonzero(matrix.features.gene_expression)
     uns = {
@@ -114,6 +118,11 @@ def write_h5ad(
     }
     obsm = {f"X_{t.model.lower()}_projection": t.projection.astype(np.float32)
             for t in tables if t.projection is not None}
+    if layout is not None:
+        obsm["spatial"] = layout.centroids
+        images = {"hires": layout.image} if layout.image is not None else {}
+        uns["spatial"] = {sample_id: {"images": images, "scalefactors": layout.scalefactors,
+                                      "metadata": {"source": "Space Ranger cell_segmentations.geojson"}}}
     with atomic_path(Path(path)) as tmp, h5py.File(tmp, "w") as h5:
         h5.attrs.update({"encoding-type": "anndata", "encoding-version": "0.1.0"})
         write_elem(h5, "obs", _obs(matrix, tables))
@@ -122,6 +131,6 @@ def write_h5ad(
         write_elem(h5, "obsm", obsm)
         for key, values in (embeddings or {}).items():
             _write_array(h5["obsm"], key, values, chunk_cells)
-        write_elem(h5, "uns", uns)
+        write_elem(h5, "uns", uns, dataset_kwargs={"compression": "gzip"})
         for empty in ("layers", "varm", "obsp", "varp"):
             write_elem(h5, empty, {})

@@ -15,7 +15,9 @@ import numpy as np
 from cellannotate import __version__
 from cellannotate.annotators import registry
 from cellannotate.celltypes import UNASSIGNED, CellTypeTable
+from cellannotate.io.spaceranger import TissueLayout
 from cellannotate.outputs.diffexp import DiffExpResult
+from cellannotate.outputs.tissue_view import tissue_svg
 from cellannotate.validation.report import ValidationReport
 
 MAX_POINTS = 5000
@@ -45,10 +47,12 @@ svg text{font-size:11px;fill:#333}.legend span{display:inline-block;margin:2px 1
 
 @dataclass
 class ModelSection:
-    """What one tab shows: a model's labels and its differential expression."""
+    """What one tab shows: a model's labels, its differential expression and, with a Space Ranger
+    folder, where its cells lie."""
 
     table: CellTypeTable
     diffexp: DiffExpResult | None
+    tissue: TissueLayout | None = None
 
 
 def _esc(value) -> str:
@@ -175,6 +179,9 @@ def _model_panel(section: ModelSection) -> str:
         f'<div class="card"><h2>Cells per cell type</h2>{bar_chart(counts, palette)}</div>',
         f'<div class="card"><h2>Confidence by cell type</h2>{confidence_plot(table, labels, palette)}</div>',
     ]
+    if section.tissue is not None:
+        cards.append(f'<div class="card"><h2>Cells in tissue</h2>{tissue_svg(table, section.tissue, palette, MAX_POINTS)}'
+                     f'{legend(palette, labels)}</div>')
     if table.projection is not None:
         title = _esc(table.info.get("projection_name", "Projection"))
         cards.append(f'<div class="card"><h2>{title}</h2>{scatter(table, palette)}{legend(palette, labels)}</div>')
@@ -191,8 +198,9 @@ def _model_panel(section: ModelSection) -> str:
     return '<div class="grid">' + "".join(cards) + "</div>"
 
 
-def render_report(sample_id: str, validation: ValidationReport, sections: list[ModelSection]) -> str:
-    """The whole HTML page as a string."""
+def render_report(sample_id: str, validation: ValidationReport, sections: list[ModelSection],
+                  warnings: list[str] | None = None) -> str:
+    """The whole HTML page as a string; ``warnings`` default to validation's and the models'."""
     sample_rows = [
         ("Sample", sample_id),
         ("Matrix", validation.matrix),
@@ -205,8 +213,9 @@ def render_report(sample_id: str, validation: ValidationReport, sections: list[M
         ("Input software", validation.software_version or "unknown"),
         ("cellannotate", __version__),
     ]
-    found = validation.warnings + [w for s in sections for w in s.table.info.get("warnings", [])]
-    warnings = "".join(f'<div class="warn">{_esc(w)}</div>' for w in found) or "<p>None.</p>"
+    if warnings is None:
+        warnings = validation.warnings + [w for s in sections for w in s.table.info.get("warnings", [])]
+    warning_html = "".join(f'<div class="warn">{_esc(w)}</div>' for w in warnings) or "<p>None.</p>"
     tab_css, tabs = [], []
     for i, section in enumerate(sections):
         tab_id = f"tab{i}"
@@ -224,7 +233,7 @@ def render_report(sample_id: str, validation: ValidationReport, sections: list[M
         f"<p>{_esc(', '.join(_title(s.table.model) for s in sections))} · cellannotate {__version__}</p></header><main>"
         f'<div class="card"><h2>Sample</h2>{_table(sample_rows)}</div>'
         f'<div class="card"><h2>Models</h2>{_table(_plan_rows(validation, sections))}</div>'
-        f'<div class="card"><h2>Warnings</h2>{warnings}</div>'
+        f'<div class="card"><h2>Warnings</h2>{warning_html}</div>'
         f'<div class="tabs">{"".join(tabs)}{panels}</div>'
         "</main></body></html>\n"
     )
