@@ -20,6 +20,9 @@ from cellannotate.io.tenx_h5 import GENE_EXPRESSION, FeatureTable, write_10x_h5
 REPO = Path(__file__).resolve().parents[1]
 BIN = REPO / "bin"
 SHARED_DATA = Path(os.environ.get("CELLANNOTATE_SHARED_DATA", REPO.parent / "shared" / "data" / "10x"))
+# UMAP costs about half a minute of numba compiling in every process that runs it; the suite runs
+# it where it is under test (tests/test_umap.py, tests/test_interop.py) and nowhere else.
+os.environ["CELLANNOTATE_UMAP"] = "0"
 
 REAL_FILES = {
     "human_chr21_cellranger3_filtered_feature_bc_matrix.h5": dict(n_cells=1107, species="human", kind="single_cell", layout="v3"),

@@ -5,6 +5,8 @@ Runs in its own environment with scanpy (``make test-interop``, part of ``make t
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from cellannotate.pipeline import AnnotateRequest, run_annotate
@@ -24,9 +26,11 @@ def sc():
 def written(tmp_path_factory, example_h5, panel_matrix, standin):
     """One .h5ad per model that writes them differently: markers (projection) and Azimuth (embedding too)."""
     root = tmp_path_factory.mktemp("interop")
+    os.environ["CELLANNOTATE_UMAP"] = "1"  # the .h5ad as users get it, X_umap included
     markers = run_annotate(AnnotateRequest("markers_run", example_h5, root / "m", cell_annotation_model="markers"))
     azimuth = run_annotate(AnnotateRequest("azimuth_run", panel_matrix, root / "a",
                                            options=ModelOptions(azimuth_model=standin)))
+    os.environ["CELLANNOTATE_UMAP"] = "0"
     return {"markers": (markers / "markers_run.h5ad", "markers_coarse_cell_type"),
             "azimuth": (azimuth / "azimuth_run.h5ad", "azimuth_coarse_cell_type")}
 
@@ -38,6 +42,8 @@ def test_scanpys_standard_workflow_runs_on_our_h5ad(sc, written, model):
     assert adata.X.indices.dtype == adata.X.indptr.dtype
     assert adata.var_names.is_unique and "gene_symbols" in adata.var and "gene_ids" in adata.var
     assert adata.obs[labels].dtype == "category"
+    assert adata.obsm["X_umap"].shape == (adata.n_obs, 2)
+    sc.pl.umap(adata, color=labels, show=False)
     sc.pp.normalize_total(adata)
     sc.pp.log1p(adata)
     sc.pp.highly_variable_genes(adata, n_top_genes=min(200, adata.n_vars - 1))

@@ -1,6 +1,9 @@
-"""A 2-D view of per-cell scores or embeddings for the report's scatter plot."""
+"""2-D views of cells (PCA, UMAP) and a PCA embedding of the counts, all streamed over cells."""
 
 from __future__ import annotations
+
+import os
+import warnings
 
 import numpy as np
 
@@ -30,4 +33,72 @@ def pca_2d(values: np.ndarray) -> np.ndarray:
     out = np.empty((n, 2), dtype=np.float32)
     for start in range(0, n, CHUNK_ROWS):
         out[start:start + CHUNK_ROWS] = (np.asarray(values[start:start + CHUNK_ROWS], dtype=np.float64) - mean) @ axes
+    return out
+
+
+def pca_embedding(matrix, ge: np.ndarray, n_components: int = 50, n_genes: int = 2000,
+                  chunk_cells: int = 20_000) -> np.ndarray:
+    """PCA of log-normalised counts on the most variable genes: ``(n_cells, k)`` float32, streamed.
+
+    Three passes over the matrix (gene spread, then the genes' covariance, then the projection),
+    so memory is one chunk plus a ``(n_genes, n_genes)`` matrix, whatever the number of cells.
+    """
+    from cellannotate.normalize import log_normalize
+
+    n = matrix.n_cells
+    total, total_sq = np.zeros(len(ge)), np.zeros(len(ge))
+    for chunk in matrix.iter_chunks(chunk_cells, features=ge):
+        x = log_normalize(chunk.counts)
+        total += np.asarray(x.sum(axis=0)).ravel()
+        total_sq += np.asarray(x.multiply(x).sum(axis=0)).ravel()
+    variance = total_sq / max(n, 1) - (total / max(n, 1)) ** 2
+    genes = np.sort(np.argsort(-variance)[: min(n_genes, int((variance > 0).sum()))])
+    k = min(n_components, len(genes), max(n - 1, 1))
+    if len(genes) == 0:
+        return np.zeros((n, 1), dtype=np.float32)
+    gram = np.zeros((len(genes), len(genes)))
+    for chunk in matrix.iter_chunks(chunk_cells, features=ge):
+        x = log_normalize(chunk.counts)[:, genes]
+        gram += (x.T @ x).toarray()
+    mean = total[genes] / n
+    _, vectors = np.linalg.eigh(gram / n - np.outer(mean, mean))
+    axes = vectors[:, ::-1][:, :k]
+    shift = mean @ axes
+    out = np.empty((n, k), dtype=np.float32)
+    for chunk in matrix.iter_chunks(chunk_cells, features=ge):
+        out[chunk.start:chunk.stop] = np.asarray(log_normalize(chunk.counts)[:, genes] @ axes) - shift
+    return out
+
+
+UMAP_ENV = "CELLANNOTATE_UMAP"
+UMAP_FIT_CELLS = 50_000
+
+
+def umap_enabled() -> bool:
+    """UMAP is on unless ``$CELLANNOTATE_UMAP=0`` (it costs about half a minute of compiling per run)."""
+    return os.environ.get(UMAP_ENV, "1") != "0"
+
+
+def umap_2d(embedding: np.ndarray, seed: int = 0, fit_cells: int = UMAP_FIT_CELLS) -> np.ndarray:
+    """UMAP (umap-learn) of the rows of ``embedding``: ``(n, 2)`` float32, the same for the same input.
+
+    Fitted on at most ``fit_cells`` cells spread evenly over the matrix; the others are placed
+    into that map (``transform``) chunk by chunk. Below 10 cells there is no neighbour graph to
+    speak of, and the first two principal components are returned instead.
+    """
+    n = len(embedding)
+    if n < 10:
+        return pca_2d(embedding)
+    import umap
+
+    fit = np.unique(np.linspace(0, n - 1, min(n, fit_cells)).astype(np.int64))
+    model = umap.UMAP(n_neighbors=min(15, len(fit) - 1), random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "n_jobs overridden by random_state": chosen, for reproducibility
+        out = np.empty((n, 2), dtype=np.float32)
+        out[fit] = model.fit_transform(np.asarray(embedding[fit], dtype=np.float32))
+        rest = np.setdiff1d(np.arange(n), fit)
+        for start in range(0, len(rest), CHUNK_ROWS):
+            rows = rest[start:start + CHUNK_ROWS]
+            out[rows] = model.transform(np.asarray(embedding[rows], dtype=np.float32))
     return out

@@ -10,16 +10,22 @@ from the registry (:mod:`cellannotate.annotators.registry`) and nothing else.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from cellannotate.celltypes import CellTypeTable
+import numpy as np
+
+from cellannotate.celltypes import EMBEDDING_NAME, CellTypeTable
 from cellannotate.errors import ModelError
 from cellannotate.io.atomic import output_folder, staging_folder
 from cellannotate.io.tenx_h5 import TenxMatrix
+from cellannotate.projection import umap_2d, umap_enabled
 from cellannotate.validation.matrix import check_cells
 from cellannotate.validation.report import ValidationReport
+
+log = logging.getLogger(__name__)
 
 TENX_CLOUD_TOKEN = "tenx_cloud_token"
 
@@ -107,6 +113,10 @@ def run_model(model: Annotator, matrix_path: Path, report: ValidationReport, inp
         check_cells(matrix)
         report.check_matches(matrix)
         table = model.annotate(matrix, report, inputs, scratch)
+        if EMBEDDING_NAME in table.attachments and umap_enabled():
+            log.info("%s: UMAP of the embedding", model.title)
+            table.projection = umap_2d(np.load(table.attachments[EMBEDDING_NAME], mmap_mode="r"))
+            table.info.update(projection_name=f"UMAP of the {model.title} embedding", projection_kind="umap")
         table.write(outdir / model.folder)
     return table
 

@@ -118,6 +118,9 @@ def write_h5ad(
     }
     obsm = {f"X_{t.model.lower()}_projection": t.projection.astype(np.float32)
             for t in tables if t.projection is not None}
+    umaps = [t.projection for t in tables if t.info.get("projection_kind") == "umap"]
+    if umaps:  # the first model's UMAP (Azimuth's beside a cloud model), where scanpy looks for one
+        obsm["X_umap"] = umaps[0].astype(np.float32)
     if layout is not None:
         obsm["spatial"] = layout.centroids
         images = {"hires": layout.image} if layout.image is not None else {}

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from cellannotate.annotators.base import Annotator, ModelOptions
 from cellannotate.annotators.markers.database import load_marker_database
 from cellannotate.annotators.markers.scoring import annotate_markers
-from cellannotate.celltypes import CellTypeTable
+from cellannotate.celltypes import EMBEDDING_NAME, CellTypeTable
 from cellannotate.errors import ModelError
 from cellannotate.io.tenx_h5 import DEFAULT_CHUNK_CELLS, TenxMatrix
+from cellannotate.projection import pca_embedding
 from cellannotate.validation.report import ValidationReport
 
 
@@ -34,4 +37,10 @@ class MarkersAnnotator(Annotator):
                  scratch: Path) -> CellTypeTable:
         path, chunk_cells = inputs
         database = load_marker_database(report.species, path)
-        return annotate_markers(matrix, report.species, database, chunk_cells, folder=self.folder)
+        table = annotate_markers(matrix, report.species, database, chunk_cells, folder=self.folder)
+        # An embedding for the UMAP and the .h5ad: the scores alone span too few dimensions.
+        embedding = Path(scratch) / EMBEDDING_NAME
+        np.save(embedding, pca_embedding(matrix, np.flatnonzero(matrix.features.gene_expression), chunk_cells=chunk_cells))
+        table.attachments[EMBEDDING_NAME] = embedding
+        table.info["embedding"] = "PCA of log-normalised counts (up to 50 components, 2,000 most variable genes)"
+        return table

@@ -1,0 +1,44 @@
+"""UMAP of each model's embedding: in the report, the model folder and the .h5ad's obsm['X_umap']."""
+
+from __future__ import annotations
+
+import anndata
+import numpy as np
+import pytest
+
+from cellannotate.pipeline import AnnotateRequest, run_annotate
+from cellannotate.projection import pca_embedding, umap_2d
+from cellannotate.io.tenx_h5 import TenxMatrix
+
+
+@pytest.fixture
+def umap_on(monkeypatch):
+    monkeypatch.setenv("CELLANNOTATE_UMAP", "1")
+
+
+def test_the_markers_model_embeds_the_counts_and_shows_a_umap(umap_on, example_h5, tmp_path):
+    outs = run_annotate(AnnotateRequest("s1", example_h5, tmp_path / "run", cell_annotation_model="markers"))
+    adata = anndata.read_h5ad(outs / "s1.h5ad")
+    assert adata.obsm["X_umap"].shape == (600, 2) and np.isfinite(adata.obsm["X_umap"]).all()
+    assert adata.obsm["X_markers_embedding"].shape[0] == 600
+    np.testing.assert_array_equal(adata.obsm["X_umap"], adata.obsm["X_markers_projection"])
+    assert "UMAP of the Markers embedding" in (outs / "web_summary_cell_types.html").read_text()
+
+
+def test_umap_separates_what_the_embedding_separates_and_places_the_unfitted_cells(example_h5):
+    with TenxMatrix(example_h5) as matrix:
+        embedding = pca_embedding(matrix, np.flatnonzero(matrix.features.gene_expression), n_components=20)
+    truth = np.loadtxt(example_h5.parent / "truth.csv", delimiter=",", dtype=str, skiprows=1, usecols=1)
+    layout = umap_2d(embedding, fit_cells=300)  # half the cells fitted, half placed by transform
+    assert layout.shape == (600, 2) and np.isfinite(layout).all()
+    # Cells of one type lie closer to each other than to the rest.
+    centres = {t: layout[truth == t].mean(axis=0) for t in set(truth)}
+    own = np.mean([np.linalg.norm(layout[i] - centres[truth[i]]) for i in range(600)])
+    other = np.mean([np.linalg.norm(layout[i] - centres[t]) for i in range(600) for t in centres if t != truth[i]])
+    assert own < 0.5 * other
+    np.testing.assert_array_equal(layout, umap_2d(embedding, fit_cells=300))  # the same input, the same map
+
+
+def test_tiny_matrices_get_a_pca_instead():
+    values = np.random.default_rng(0).normal(size=(5, 4))
+    assert umap_2d(values).shape == (5, 2)
