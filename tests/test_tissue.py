@@ -112,3 +112,16 @@ def test_a_missing_spaceranger_folder_is_refused_before_any_work(example_h5, tmp
                           "--spaceranger-outs", str(tmp_path / "nope"), "--outdir", str(tmp_path / "run"))
     assert_one_line_error(result, 1, "--spaceranger-outs is not a folder")
     assert not (tmp_path / "run").exists()
+
+
+def test_space_rangers_own_umap_becomes_x_umap(spaceranger, example_h5, tmp_path):
+    folder, _, barcodes = spaceranger
+    umap_csv = folder / "outs" / "segmented_outputs" / "analysis" / "umap" / "gene_expression_2_components"
+    umap_csv.mkdir(parents=True)
+    rows = ["Barcode,UMAP-1,UMAP-2"] + [f"{b},{i},{-i}" for i, b in enumerate(barcodes[:-1])]
+    (umap_csv / "projection.csv").write_text("\n".join(rows) + "\n")
+    outs = run_annotate(AnnotateRequest("s1", example_h5, tmp_path / "out", cell_annotation_model="markers",
+                                        spaceranger_outs=folder))
+    x_umap = anndata.read_h5ad(outs / "s1.h5ad").obsm["X_umap"]
+    np.testing.assert_array_equal(x_umap[:3], [[0, 0], [1, -1], [2, -2]])
+    assert np.isnan(x_umap[-1]).all()  # a cell Space Ranger's projection lacks

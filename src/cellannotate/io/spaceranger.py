@@ -3,7 +3,8 @@
 From a Visium HD run (its ``outs/`` or ``outs/segmented_outputs/``): ``cell_segmentations.geojson``
 (one polygon per cell in full-resolution image pixels, ``properties.cell_id`` the number in the
 ``cellid_000000001-1`` barcode), ``spatial/scalefactors_json.json`` and
-``spatial/tissue_hires_image.png``. The GeoJSON is streamed (``ijson``): real ones hold hundreds
+``spatial/tissue_hires_image.png``, and Space Ranger's own UMAP
+(``analysis/umap/gene_expression_2_components/projection.csv``) when there is one. The GeoJSON is streamed (``ijson``): real ones hold hundreds
 of thousands of polygons, so only one feature and the ``(n_cells, 2)`` centroids are ever in
 memory. Cells without a polygon keep NaN coordinates and are counted, not dropped.
 """
@@ -20,6 +21,7 @@ import numpy as np
 from cellannotate.errors import CellAnnotateError
 
 GEOJSON = "cell_segmentations.geojson"
+UMAP_CSV = "analysis/umap/gene_expression_2_components/projection.csv"
 SCALEFACTORS = "scalefactors_json.json"
 HIRES = "tissue_hires_image.png"
 GEOJSON_PLACES = ("", "segmented_outputs", "outs/segmented_outputs")
@@ -41,6 +43,7 @@ class TissueLayout:
     scalefactors : Space Ranger's ``scalefactors_json.json``.
     image : the hires tissue image ``(h, w, 3)`` uint8, or ``None`` if the folder has none.
     cells_without_polygon, polygons_without_cell : what did not match.
+    umap : Space Ranger's own UMAP ``(n_cells, 2)`` (NaN for cells it lacks), or ``None``.
     """
 
     centroids: np.ndarray
@@ -48,6 +51,7 @@ class TissueLayout:
     image: np.ndarray | None
     cells_without_polygon: int
     polygons_without_cell: int
+    umap: np.ndarray | None = None
 
 
 def _find(folder: Path, name: str, places: tuple[str, ...]) -> Path | None:
@@ -111,6 +115,21 @@ def read_image(path: Path | None) -> np.ndarray | None:
         raise SpaceRangerError(f"cannot read the tissue image {path}: {exc}") from None
 
 
+def read_umap(path: Path | None, barcodes: np.ndarray) -> np.ndarray | None:
+    """Space Ranger's ``projection.csv`` (``Barcode,UMAP-1,UMAP-2``) in matrix order, NaN where it lacks a cell."""
+    if path is None:
+        return None
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, index_col=0)
+    except (OSError, ValueError) as exc:
+        raise SpaceRangerError(f"cannot read Space Ranger's UMAP {path}: {exc}") from None
+    if frame.shape[1] != 2 or not frame.index.is_unique:
+        raise SpaceRangerError(f"{path} is not a two-column projection with one row per barcode")
+    return frame.reindex(pd.Index(np.asarray(barcodes).astype(str))).to_numpy(dtype=np.float64)
+
+
 def read_tissue_layout(folder: Path, barcodes: np.ndarray) -> TissueLayout:
     """What a Space Ranger output folder says about where the cells lie; one-line error if unusable."""
     folder = Path(folder)
@@ -129,4 +148,5 @@ def read_tissue_layout(folder: Path, barcodes: np.ndarray) -> TissueLayout:
     centroids, without, unmatched = read_centroids(geojson, barcodes)
     if without == len(barcodes):
         raise SpaceRangerError(f"no cell of the matrix has a polygon in {geojson}: is it from the same run?")
-    return TissueLayout(centroids, factors, read_image(_find(scalefactors.parent, HIRES, ("",))), without, unmatched)
+    return TissueLayout(centroids, factors, read_image(_find(scalefactors.parent, HIRES, ("",))), without, unmatched,
+                        read_umap(_find(geojson.parent, UMAP_CSV, ("",)), barcodes))

@@ -119,7 +119,9 @@ def write_h5ad(
     obsm = {f"X_{t.model.lower()}_projection": t.projection.astype(np.float32)
             for t in tables if t.projection is not None}
     umaps = [t.projection for t in tables if t.info.get("projection_kind") == "umap"]
-    if umaps:  # the first model's UMAP (Azimuth's beside a cloud model), where scanpy looks for one
+    if layout is not None and layout.umap is not None:  # Space Ranger's own, when the user gave its folder
+        obsm["X_umap"] = layout.umap.astype(np.float32)
+    elif umaps:  # else the first model's (Azimuth's beside a cloud model), where scanpy looks for one
         obsm["X_umap"] = umaps[0].astype(np.float32)
     if layout is not None:
         obsm["spatial"] = layout.centroids
