@@ -154,7 +154,7 @@ def _is_stale(lock_file: Path) -> bool:
 
 
 def remove_stale(parent: Path, pattern: str) -> list[Path]:
-    """Remove what interrupted runs left in ``parent``: our staging files and folders, unlocked.
+    """Remove what interrupted runs left in ``parent``: our staging folders, unlocked.
 
     ``pattern`` is a glob of our staging names; a folder must also hold
     :data:`STAGING_MARKER`. Returns what was removed.
