@@ -23,10 +23,13 @@ def main(
     outs: Path = typer.Option(Path("outs"), readable=False, help="Output folder; replaced as a whole on success."),
     cloupe: Optional[Path] = opt.cloupe(None, "Annotated .cloupe made by annotate_cloupe.py, to publish."),
     spaceranger_outs: Optional[Path] = opt.spaceranger_outs(),
+    multiqc: Optional[Path] = typer.Option(None, readable=False, help="Folder for MultiQC custom content "
+                                           "(<id>_validation_mqc.tsv, <id>_<model>_cell_types_mqc.tsv)."),
 ) -> None:
     """Write OUTS from the annotation folders, or leave it untouched on any failure."""
     setup_logging()
-    assemble_outputs(id, matrix, ValidationReport.read_json(validation), annotations, outs, cloupe, spaceranger_outs)
+    assemble_outputs(id, matrix, ValidationReport.read_json(validation), annotations, outs, cloupe, spaceranger_outs,
+                     multiqc)
     typer.echo(f"outputs: {outs}", err=True)
 
 

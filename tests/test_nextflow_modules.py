@@ -19,6 +19,9 @@ from test_tissue import write_spaceranger_outs
 from cellannotate.io.tenx_h5 import read_10x_h5
 
 MODULES = sorted(p.name for p in (REPO / "modules" / "local").iterdir() if (p / "main.nf").is_file())
+# Modules that run another project's tool in its own image, not one of our bin/ scripts.
+THIRD_PARTY = {"multiqc": "multiqc"}
+OURS = [name for name in MODULES if name not in THIRD_PARTY]
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +36,8 @@ def staged(tmp_path_factory):
     (root / "sample.cloupe").write_bytes(b"\x00LOUPE" + bytes(range(256)))
     with read_10x_h5(root / "example.h5") as matrix:
         write_spaceranger_outs(root / "spaceranger", matrix.barcodes.astype(str))
+    (root / "example_validation_mqc.tsv").write_text("# id: 'cellannotate_validation'\n# plot_type: 'table'\n"
+                                                     "Sample\tCells\nexample\t200\n")
     token = root / "token"
     token.write_text("t" * 32)
     token.chmod(0o600)
@@ -58,6 +63,7 @@ INPUTS = {
                                    "azimuth_model": "azimuth_standin_v1.keras"},
     "annotate_cloupe": lambda r: {"matrix": "example.h5", "cloupe": "sample.cloupe",
                                   "annotations": ["annotations/Markers"], "loupe_converter": "louper"},
+    "multiqc": lambda r: {"multiqc_files": ["example_validation_mqc.tsv"], "multiqc_config": "multiqc_config.yml"},
     "assemble_outputs": lambda r: {"matrix": "example.h5", "validation": "example.validation.json",
                                    "annotations": ["annotations/Markers"], "cloupe": [], "spaceranger_outs": "spaceranger"},
 }
@@ -68,9 +74,11 @@ def test_every_module_has_a_contract_case():
 
 
 def _stage(staged, workdir):
-    for name in ("example.h5", "example.validation.json", "sample.cloupe", "louper", "spaceranger"):
+    for name in ("example.h5", "example.validation.json", "sample.cloupe", "louper", "spaceranger",
+                 "example_validation_mqc.tsv"):
         os.symlink(staged / name, workdir / name)
     os.symlink(REPO / "assets" / "test_data" / "azimuth_standin_v1.keras", workdir / "azimuth_standin_v1.keras")
+    os.symlink(REPO / "assets" / "multiqc_config.yml", workdir / "multiqc_config.yml")
     (workdir / "annotations").mkdir()
     os.symlink(staged / "annotations" / "Markers", workdir / "annotations" / "Markers")
 
@@ -107,7 +115,7 @@ def test_module_script_produces_declared_outputs(name, stub, staged, cloud, tmp_
             assert found, pattern
 
 
-@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("name", OURS)
 def test_module_uses_only_options_its_script_has(name, staged, cloud, tmp_path):
     module = Module.load(name)
     command, _ = module.render(INPUTS[name](staged), ext=_context(name, cloud, tmp_path)[0])
@@ -118,10 +126,12 @@ def test_module_uses_only_options_its_script_has(name, staged, cloud, tmp_path):
 
 @pytest.mark.parametrize("name", MODULES)
 def test_module_version_command_prints_the_package_version(name, tmp_path):
+    from importlib.metadata import version
+
     from cellannotate import __version__
 
     result = _run(Module.load(name).version_command, tmp_path)
-    assert result.stdout.strip() == __version__
+    assert result.stdout.strip() == (version(THIRD_PARTY[name]) if name in THIRD_PARTY else __version__)
 
 
 def test_ext_args_and_prefix_reach_the_command(staged, tmp_path):
@@ -146,6 +156,6 @@ def test_every_module_names_an_image_that_build_sh_builds():
     version = re.search(r'^version = "(.+)"', (REPO / "pyproject.toml").read_text(), re.M).group(1)
     built = {tag.replace("${version}", version)
              for tag in re.findall(r'-t "([^"]+)"', (REPO / "containers" / "build.sh").read_text())}
-    for name in MODULES:
+    for name in OURS:
         image = re.search(r'container "([^"]+)"', (REPO / "modules" / "local" / name / "main.nf").read_text()).group(1)
         assert image in built, f"{name}: {image} is not built by containers/build.sh ({sorted(built)})"

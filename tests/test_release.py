@@ -34,4 +34,6 @@ def test_every_module_image_is_pushed_by_the_release_to_the_registry_nextflow_pu
     assert '"${push}/cellannotate/${image}:${version}"' in build
     for module in sorted((REPO / "modules" / "local").iterdir()):
         image = re.search(r'container "([^"]+)"', (module / "main.nf").read_text()).group(1)
+        if "." in image.split("/")[0]:
+            continue  # another project's image, named with its own registry (MultiQC's)
         assert f"{registry}/{image}" in pushed, module.name

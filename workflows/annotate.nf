@@ -14,6 +14,7 @@ include { ANNOTATE_AZIMUTH } from '../modules/local/annotate_azimuth/main'
 include { ANNOTATE_MARKERS } from '../modules/local/annotate_markers/main'
 include { ANNOTATE_CLOUPE  } from '../modules/local/annotate_cloupe/main'
 include { ASSEMBLE_OUTPUTS } from '../modules/local/assemble_outputs/main'
+include { MULTIQC          } from '../modules/local/multiqc/main'
 
 workflow ANNOTATE {
 
@@ -75,8 +76,19 @@ workflow ANNOTATE {
         .map { _id, meta, matrix, validation, annotations, cloupe, spaceranger -> [meta, matrix, validation, annotations, cloupe, spaceranger] }
     ASSEMBLE_OUTPUTS(ch_assemble)
 
+    // One MultiQC report across samples: every sample's custom content, and the software
+    // versions every process emitted on the `versions` topic.
+    ch_software_versions = channel.topic('versions')
+        .map { process, tool, version -> "${process.tokenize(':').last()}:\n    ${tool}: ${version}" }
+        .unique()
+        .collectFile(name: 'cellannotate_software_mqc_versions.yml', storeDir: "${params.outdir}/pipeline_info",
+                     newLine: true, sort: true)
+    ch_multiqc_config = file("${projectDir}/assets/multiqc_config.yml", checkIfExists: true)
+    MULTIQC(ASSEMBLE_OUTPUTS.out.multiqc.flatten().mix(ch_software_versions).collect(), ch_multiqc_config)
+
     emit:
     outs = ASSEMBLE_OUTPUTS.out.outs   // channel: [ val(meta), path(outs) ]
     html = ASSEMBLE_OUTPUTS.out.html   // channel: [ val(meta), path(web_summary_cell_types.html) ]
     h5ad = ASSEMBLE_OUTPUTS.out.h5ad   // channel: [ val(meta), path(<id>.h5ad) ]
+    multiqc_report = MULTIQC.out.report // channel: path(multiqc_report.html)
 }

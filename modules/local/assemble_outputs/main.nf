@@ -12,6 +12,7 @@ process ASSEMBLE_OUTPUTS {
     tuple val(meta), path("outs"), emit: outs
     tuple val(meta), path("outs/web_summary_cell_types.html"), emit: html
     tuple val(meta), path("outs/${prefix}.h5ad"), emit: h5ad
+    path "*_mqc.tsv", emit: multiqc
     tuple val("${task.process}"), val('cellannotate'), eval("python -c 'import cellannotate; print(cellannotate.__version__)'"), topic: versions, emit: versions_cellannotate
 
     when:
@@ -30,6 +31,7 @@ process ASSEMBLE_OUTPUTS {
         --validation ${validation} \\
         ${annotation_args} \\
         --outs outs \\
+        --multiqc . \\
         ${cloupe_arg} \\
         ${spaceranger_arg} \\
         ${args}
@@ -39,6 +41,6 @@ process ASSEMBLE_OUTPUTS {
     prefix = task.ext.prefix ?: "${meta.id}"
     """
     mkdir -p outs/cell_types
-    touch outs/web_summary_cell_types.html outs/${prefix}.h5ad outs/summary.json
+    touch outs/web_summary_cell_types.html outs/${prefix}.h5ad outs/summary.json ${prefix}_validation_mqc.tsv
     """
 }

@@ -35,6 +35,7 @@ from cellannotate.outputs.diffexp import DiffExpResult, differential_expression
 from cellannotate.errors import OutputError
 from cellannotate.outputs.h5ad import write_h5ad
 from cellannotate.outputs.loupe import LOUPE_CSV, write_loupe_csv
+from cellannotate.outputs.multiqc import write_multiqc_content
 from cellannotate.outputs.report import ModelSection, render_report
 from cellannotate.sample_id import check_sample_id
 from cellannotate.io.tenx_h5 import TenxMatrix
@@ -118,11 +119,13 @@ def assemble_outputs(
     outs: Path,
     cloupe: Path | None = None,
     spaceranger_outs: Path | None = None,
+    multiqc_dir: Path | None = None,
 ) -> Path:
     """Write ``outs`` from the annotation folders the steps produced; return ``outs``.
 
     ``spaceranger_outs`` (a Visium HD run's folder) adds where each cell lies: the report's tissue
-    view and ``obsm['spatial']``/``uns['spatial']`` in the .h5ad.
+    view and ``obsm['spatial']``/``uns['spatial']`` in the .h5ad. ``multiqc_dir`` receives
+    MultiQC custom content for the sample (outside ``outs``).
     """
     check_sample_id(sample_id)
     if not annotation_dirs:
@@ -149,4 +152,6 @@ def assemble_outputs(
         (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         _metrics_rows(sample_id, summary).to_csv(staging / "metrics_summary.csv", index=False)
         validation.write_json(staging / "validation.json")
+    if multiqc_dir is not None:
+        write_multiqc_content(multiqc_dir, sample_id, validation, summary)
     return Path(outs)
