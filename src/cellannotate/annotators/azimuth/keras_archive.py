@@ -200,7 +200,8 @@ class KerasModel:
         for name in want:
             if name not in self.layers:
                 raise ModelError(f"the model has no layer named {name}")
-        waiting = [name for name in self.layers if name in self._needed(targets) and name not in values]
+        needed = self._needed(targets)
+        waiting = [name for name in self.layers if name in needed and name not in values]
         while waiting:
             # Every layer whose inputs are ready runs now, side by side (the eight heads of Azimuth).
             ready = [name for name in waiting if all(i in values for i in self.layers[name].inputs)]
