@@ -15,6 +15,7 @@ include { ANNOTATE_MARKERS } from '../modules/local/annotate_markers/main'
 include { ANNOTATE_CLOUPE  } from '../modules/local/annotate_cloupe/main'
 include { ASSEMBLE_OUTPUTS } from '../modules/local/assemble_outputs/main'
 include { MULTIQC          } from '../modules/local/multiqc/main'
+include { paramsSummaryMap } from 'plugin/nf-schema'
 
 workflow ANNOTATE {
 
@@ -83,12 +84,41 @@ workflow ANNOTATE {
         .unique()
         .collectFile(name: 'cellannotate_software_mqc_versions.yml', storeDir: "${params.outdir}/pipeline_info",
                      newLine: true, sort: true)
+    ch_workflow_summary = channel
+        .value(workflowSummaryMultiqc(paramsSummaryMap(workflow, parameters_schema: "${projectDir}/nextflow_schema.json")))
+        .collectFile(name: 'workflow_summary_mqc.yaml')
     ch_multiqc_config = file("${projectDir}/assets/multiqc_config.yml", checkIfExists: true)
-    MULTIQC(ASSEMBLE_OUTPUTS.out.multiqc.flatten().mix(ch_software_versions).collect(), ch_multiqc_config)
+    MULTIQC(
+        ASSEMBLE_OUTPUTS.out.multiqc.flatten().mix(ch_software_versions, ch_workflow_summary).collect(),
+        ch_multiqc_config
+    )
 
     emit:
     outs = ASSEMBLE_OUTPUTS.out.outs   // channel: [ val(meta), path(outs) ]
     html = ASSEMBLE_OUTPUTS.out.html   // channel: [ val(meta), path(web_summary_cell_types.html) ]
     h5ad = ASSEMBLE_OUTPUTS.out.h5ad   // channel: [ val(meta), path(<id>.h5ad) ]
     multiqc_report = MULTIQC.out.report // channel: path(multiqc_report.html)
+}
+
+/*
+    The parameters this run was started with, as MultiQC custom content (the section nf-core
+    pipelines put at the top of their report). Values are HTML-escaped: paths may hold '<' or '&'.
+*/
+def workflowSummaryMultiqc(Map summary) {
+    def rows = summary.values().collectMany { group ->
+        group.collect { key, value ->
+            def text = value.toString().replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')
+            "        <dt>${key}</dt><dd><samp>${text}</samp></dd>"
+        }
+    }
+    def header = [
+        "id: 'cellannotate-cellannotate-summary'",
+        "description: ' - the parameters this run was started with.'",
+        "section_name: 'cellannotate Workflow Summary'",
+        "section_href: 'https://github.com/cellannotate/cellannotate'",
+        "plot_type: 'html'",
+        "data: |",
+        "    <dl class=\"dl-horizontal\">"
+    ]
+    return (header + rows + ["    </dl>"]).join('\n')
 }

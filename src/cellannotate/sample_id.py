@@ -12,7 +12,7 @@ import re
 from cellannotate.errors import UsageError
 
 MAX_LENGTH = 64
-PATTERN = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_LENGTH}}}")
+PATTERN = re.compile("[A-Za-z0-9_-]{1,%d}" % MAX_LENGTH)
 
 
 def check_sample_id(sample_id: str) -> str:
