@@ -49,16 +49,19 @@ test: setup nf-tools lint-nf lint-nfcore
 test-blas: setup
 	OPENBLAS_CORETYPE=Haswell OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -m 'numeric and not reference'
 
-# nf-core's module lint, offline (tests/nfcore_lint.py says what it stands in for). With
-# NFCORE_MODULES_CHECKOUT=<clone of nf-core/modules> the schema-based tests run too.
+# nf-core's module lint and pipeline lint, offline (tests/nfcore_lint.py says what it stands in
+# for). With NFCORE_MODULES_CHECKOUT=<clone of nf-core/modules> the schema-based tests run too.
 # Outside the repository: nf-core ships .nf templates that the language-server check would read.
 NFCORE_VENV ?= $(HOME)/.cache/cellannotate/nfcore-4.2.1
-$(NFCORE_VENV)/bin/nf-core:
+NFCORE_STAMP := $(NFCORE_VENV)/.nf-core-4.2.1-check-jsonschema-0.39.0
+$(NFCORE_STAMP):
 	$(PYTHON) -m venv $(NFCORE_VENV)
-	$(NFCORE_VENV)/bin/pip install --quiet nf-core==4.2.1
+	$(NFCORE_VENV)/bin/pip install --quiet nf-core==4.2.1 check-jsonschema==0.39.0
+	touch $@
 
-lint-nfcore: $(NFCORE_VENV)/bin/nf-core
-	$(NFCORE_VENV)/bin/python tests/nfcore_lint.py
+lint-nfcore: $(NFCORE_STAMP)
+	$(NFCORE_VENV)/bin/python tests/nfcore_lint.py modules
+	$(NFCORE_VENV)/bin/python tests/nfcore_lint.py pipeline
 
 # Our Azimuth engine against panhumanpy 1.0.0 itself, in an environment with TensorFlow 2.17.
 REF := .venv-ref/bin

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable, TypeVar
+from collections import deque
+from typing import Callable, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -24,3 +25,16 @@ def thread_map(function: Callable[[T], R], items: Iterable[T]) -> list[R]:
         return [function(item) for item in items]
     with ThreadPoolExecutor(min(THREADS, len(items))) as pool:
         return list(pool.map(function, items))
+
+
+def map_ahead(function: Callable[[T], R], items: Iterable[T], ahead: int = 2) -> Iterator[R]:
+    """``function(item)`` for each item, yielded in order, with the next ``ahead`` computed by worker
+    threads meanwhile; at most ``ahead + 1`` results are held at once (streamed chunks stay bounded)."""
+    with ThreadPoolExecutor(ahead) as pool:
+        pending = deque()
+        for item in items:
+            pending.append(pool.submit(function, item))
+            if len(pending) > ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -35,7 +32,7 @@ from cellannotate.annotators.azimuth.weights import MODEL_VERSION
 from cellannotate.celltypes import EMBEDDING_NAME, UNASSIGNED, CellTypeTable
 from cellannotate.errors import ModelError
 from cellannotate.annotators.azimuth.keras_archive import KerasModel
-from cellannotate.parallel import thread_map
+from cellannotate.parallel import map_ahead, thread_map
 from cellannotate.normalize import HEAD_CELLS, holds_counts, log_normalize
 from cellannotate.projection import pca_2d
 from cellannotate.io.tenx_h5 import TenxMatrix
@@ -116,19 +113,6 @@ def predict_chunk(model: KerasModel, assets: AzimuthAssets, aligner: PanelAligne
     return ChunkPrediction(chunk.start, chunk.stop, embedded, classes, calibrated, top)
 
 
-def _predictions(matrix: TenxMatrix, ge: np.ndarray, predict, chunk_cells: int) -> Iterator[ChunkPrediction]:
-    """Predictions chunk by chunk, in order, with the next chunks computed by worker threads meanwhile
-    (numpy and BLAS release the GIL), so at most ``AHEAD + 1`` chunks are in memory at once."""
-    with ThreadPoolExecutor(AHEAD) as pool:
-        pending = deque()
-        for chunk in matrix.iter_chunks(chunk_cells, features=ge):
-            pending.append(pool.submit(predict, chunk))
-            if len(pending) > AHEAD:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-
-
 def run_numpy(matrix: TenxMatrix, model_path: Path, embedding_path: Path, chunk_cells: int = CHUNK_CELLS) -> dict:
     """Label every cell; the embedding goes to ``embedding_path`` (.npy) as it is computed."""
     assets = load_assets()
@@ -140,7 +124,10 @@ def run_numpy(matrix: TenxMatrix, model_path: Path, embedding_path: Path, chunk_
     labeller = Labeller(assets)
     columns = {name: [] for name in OUTPUT_COLUMNS + TIE_COLUMNS}
     embedding = None
-    for p in _predictions(matrix, ge, functools.partial(predict_chunk, model, assets, aligner), chunk_cells):
+    # The next AHEAD chunks are predicted by worker threads while one is labelled (numpy and BLAS
+    # release the GIL); at most AHEAD + 1 chunks are in memory at once.
+    predict = functools.partial(predict_chunk, model, assets, aligner)
+    for p in map_ahead(predict, matrix.iter_chunks(chunk_cells, features=ge), AHEAD):
         if embedding is None:
             embedding = np.lib.format.open_memmap(embedding_path, mode="w+", dtype=np.float32,
                                                   shape=(matrix.n_cells, p.embedding.shape[1]))

@@ -1,0 +1,178 @@
+"""actinn-jax's hierarchical prediction, in numpy, streamed chunk by chunk of cells.
+
+The same steps as actinn-jax 0.3.1 (``HierarchicalReferenceModel.predict_frame`` with its
+defaults), in float32 as it computes them:
+
+1. genes: the matrix's gene-expression features matched to the reference panel by Ensembl id
+   (upper case, first occurrence of a repeated id), missing genes zero;
+2. normalise over the panel only: each cell scaled to 10,000 over the panel genes it has,
+   then ``log2(x + 1)``;
+3. the coarse network (ReLU layers, softmax) picks a group by argmax;
+4. per group: its fine network's argmax and probability, or the group's one label with the
+   coarse probability, or ``unknown`` for a group with neither.
+
+Every step is per cell, so chunks give the same answer as the whole matrix. The first layer
+is a sparse product over the selected columns, which is where the time would go dense.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from cellannotate.annotators.distill.reference import NAME, DistilledReference, Network
+from cellannotate.errors import ModelError
+from cellannotate.io.tenx_h5 import TenxMatrix
+from cellannotate.parallel import map_ahead
+
+log = logging.getLogger(__name__)
+
+CHUNK_CELLS = 20_000
+AHEAD = 2
+MIN_SHARED_GENES = 500      # actinn-jax's floor (or half the panel, if smaller)
+UNKNOWN = "unknown"
+
+
+class PanelProjector:
+    """Counts of the matrix's gene-expression columns -> normalised CSR over the reference panel."""
+
+    def __init__(self, ids: np.ndarray, panel: tuple):
+        position = {gene: i for i, gene in enumerate(panel)}
+        self.to_panel = np.full(len(ids), -1, dtype=np.int64)
+        seen = set()
+        for column, gene in enumerate(np.char.upper(ids.astype(str))):
+            if gene not in seen:
+                seen.add(gene)
+                self.to_panel[column] = position.get(gene, -1)
+        self.n_panel = len(panel)
+        self.shared = int((self.to_panel >= 0).sum())
+
+    def __call__(self, counts: sp.csr_matrix) -> sp.csr_matrix:
+        counts = sp.csr_matrix(counts)
+        columns = self.to_panel[counts.indices]
+        keep = columns >= 0
+        rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))[keep]
+        x = sp.csr_matrix((counts.data[keep].astype(np.float32), (rows, columns[keep])),
+                          shape=(counts.shape[0], self.n_panel), dtype=np.float32)
+        totals = np.asarray(x.sum(axis=1), dtype=np.float32).ravel()
+        scale = np.zeros_like(totals)
+        scale[totals > 0] = np.float32(1e4) / totals[totals > 0]
+        x = sp.csr_matrix(sp.diags(scale) @ x, dtype=np.float32)
+        x.data = np.log2(x.data + np.float32(1.0), dtype=np.float32)
+        return x
+
+
+def forward(network: Network, x: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax probabilities and the last hidden layer of ``network`` on normalised panel rows."""
+    inputs = x[:, network.select]
+    if network.mean is not None:
+        inputs = (inputs.toarray() - network.mean) / network.scale
+    hidden = np.asarray(inputs @ network.weights[0], dtype=np.float32) + network.biases[0]
+    for weights, bias in zip(network.weights[1:], network.biases[1:]):
+        np.maximum(hidden, 0, out=hidden)
+        last_hidden = hidden
+        hidden = hidden @ weights + bias
+    logits = hidden - hidden.max(axis=1, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= logits.sum(axis=1, keepdims=True)
+    return logits, last_hidden
+
+
+@dataclass
+class ChunkLabels:
+    start: int
+    stop: int
+    group: np.ndarray          # index into the coarse classes
+    label: np.ndarray          # index into Hierarchy.labels
+    probability: np.ndarray
+    group_probability: np.ndarray
+    embedding: np.ndarray
+
+
+class Hierarchy:
+    """The coarse->fine routing, with every label the reference can give numbered once."""
+
+    def __init__(self, reference: DistilledReference):
+        self.reference = reference
+        self.groups = reference.coarse.classes
+        labels = {UNKNOWN}
+        for fine in reference.fine.values():
+            labels.update([fine] if isinstance(fine, str) else fine.classes)
+        self.labels = tuple(sorted(labels))
+        code = {label: i for i, label in enumerate(self.labels)}
+        self.fine_codes = {g: (np.array([code[c] for c in f.classes]) if isinstance(f, Network) else code[f])
+                           for g, f in reference.fine.items()}
+        self.unknown = code[UNKNOWN]
+
+    def label_chunk(self, projector: PanelProjector, chunk) -> ChunkLabels:
+        x = projector(chunk.counts)
+        probabilities, embedding = forward(self.reference.coarse, x)
+        group = np.argmax(probabilities, axis=1)
+        group_probability = probabilities[np.arange(len(group)), group]
+        label = np.full(len(group), self.unknown, dtype=np.int32)
+        probability = np.zeros(len(group), dtype=np.float32)
+        for g in np.unique(group):
+            rows = np.flatnonzero(group == g)
+            fine = self.reference.fine.get(self.groups[g])
+            if isinstance(fine, Network):
+                fine_probabilities, _ = forward(fine, x[rows])
+                best = np.argmax(fine_probabilities, axis=1)
+                label[rows] = self.fine_codes[self.groups[g]][best]
+                probability[rows] = fine_probabilities[np.arange(len(rows)), best]
+            elif fine is not None:
+                label[rows] = self.fine_codes[self.groups[g]]
+                probability[rows] = group_probability[rows]
+        return ChunkLabels(chunk.start, chunk.stop, group, label, probability, group_probability, embedding)
+
+
+def check_overlap(projector: PanelProjector, ids: np.ndarray) -> None:
+    """Refuse a matrix that shares too few panel genes to mean anything (actinn-jax's floor)."""
+    floor = min(MIN_SHARED_GENES, max(1, projector.n_panel // 2))
+    if projector.shared >= floor:
+        if projector.shared < 0.25 * projector.n_panel:
+            log.warning("%s: only %d of its %d genes are in the matrix; labels may be unreliable",
+                        NAME, projector.shared, projector.n_panel)
+        return
+    example = ", ".join(map(str, ids[:3])) or "none"
+    raise ModelError(
+        f"the matrix shares only {projector.shared} of the {projector.n_panel:,} genes of {NAME} by Ensembl id "
+        f"(needs {floor}; its gene ids look like: {example}): it needs a whole-transcriptome human matrix "
+        f"whose features carry Ensembl ids (ENSG...), as Cell Ranger and Space Ranger write them; "
+        f"for a targeted panel use --cell-annotation-model markers")
+
+
+def run_hierarchy(matrix: TenxMatrix, reference: DistilledReference, embedding_path, chunk_cells: int = CHUNK_CELLS):
+    """Label every cell; the coarse network's last hidden layer goes to ``embedding_path`` (.npy)."""
+    ge = np.flatnonzero(matrix.features.gene_expression)
+    ids = matrix.features.ids[ge]
+    projector = PanelProjector(ids, reference.genes)
+    check_overlap(projector, ids)
+    log.info("%s: %d of %d panel genes in the matrix", NAME, projector.shared, projector.n_panel)
+    hierarchy = Hierarchy(reference)
+    n = matrix.n_cells
+    group = np.empty(n, dtype=np.int32)
+    label = np.empty(n, dtype=np.int32)
+    probability = np.empty(n, dtype=np.float32)
+    group_probability = np.empty(n, dtype=np.float32)
+    embedding = None
+    work = functools.partial(hierarchy.label_chunk, projector)
+    for part in map_ahead(work, matrix.iter_chunks(chunk_cells, features=ge), AHEAD):
+        if embedding is None:
+            embedding = np.lib.format.open_memmap(embedding_path, mode="w+", dtype=np.float32,
+                                                  shape=(n, part.embedding.shape[1]))
+        span = slice(part.start, part.stop)
+        group[span], label[span] = part.group, part.label
+        probability[span], group_probability[span] = part.probability, part.group_probability
+        embedding[span] = part.embedding
+    embedding.flush()
+    return {
+        "group": np.asarray(hierarchy.groups, dtype=object)[group],
+        "label": np.asarray(hierarchy.labels, dtype=object)[label],
+        "probability": probability,
+        "group_probability": group_probability,
+        "shared_genes": projector.shared,
+    }

@@ -1,0 +1,141 @@
+"""actinn-jax's ``panhuman_distill_v1`` reference, read from its files without JAX.
+
+The reference is a folder: ``manifest.json`` (the coarse groups, every class, its Cell
+Ontology id, and for each group either one label or a fine network), ``build_info.json``
+(provenance and the attribution its CC BY 4.0 teacher weights require), and one network per
+model as ``<name>.npz`` (``W1..Wn``, ``b1..bn``, ``select_idx``, optional ``scale_mu`` /
+``scale_sd``) with ``<name>.json`` (``norm_genes``, ``classes``).
+
+It ships inside the actinn-jax 0.3.1 wheel. We read it from the installed distribution
+(``pip install --no-deps actinn-jax==0.3.1``) without importing actinn_jax, whose import
+needs JAX and scanpy.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from cellannotate.errors import ModelError
+
+NAME = "panhuman_distill_v1"
+PACKAGE = "actinn-jax"
+PACKAGE_VERSION = "0.3.1"
+INSTALL_HINT = f"pip install --no-deps {PACKAGE}=={PACKAGE_VERSION}"
+ENV_VAR = "CELLANNOTATE_DISTILL_REFERENCE"
+
+
+@dataclass(frozen=True)
+class Network:
+    """One ACTINN classifier: ReLU layers, then softmax over ``classes``."""
+
+    weights: tuple
+    biases: tuple
+    select: np.ndarray          # columns of the normalised gene panel fed to the network
+    classes: tuple
+    mean: np.ndarray | None
+    scale: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class DistilledReference:
+    """The hierarchy: a coarse network over groups, and per group a fine network or one label."""
+
+    path: Path
+    genes: tuple                # the panel every network normalises over (Ensembl ids, upper case)
+    coarse: Network
+    fine: dict                  # group -> Network | str
+    ontology: dict              # class -> Cell Ontology id
+    build_info: dict
+
+    @property
+    def attribution(self) -> dict:
+        """What the teacher's CC BY 4.0 licence asks to be cited, from the reference's own record."""
+        teacher = self.build_info.get("teacher", {})
+        return {
+            "reference": f"{NAME} (actinn-jax {PACKAGE_VERSION}, MIT), distilled from {teacher.get('model', 'Pan-human Azimuth')}",
+            "cite": f"{teacher.get('citation', '')} doi:{teacher.get('doi', '')}".strip(),
+            "weights": f"{teacher.get('weights', '')} ({teacher.get('weights_license', 'CC BY 4.0')})",
+            "reference_archive": "Driver I. actinn-jax pre-trained cell-type annotation references. "
+                                 "Zenodo, doi:10.5281/zenodo.21688150 (CC BY 4.0)",
+        }
+
+
+def locate_reference(path: Path | None = None) -> Path:
+    """The reference folder: ``path``, else ``$CELLANNOTATE_DISTILL_REFERENCE``, else the installed wheel's."""
+    if path is None and os.environ.get(ENV_VAR):
+        path = Path(os.environ[ENV_VAR])
+    if path is not None:
+        if not (Path(path) / "manifest.json").is_file():
+            raise ModelError(f"{path} is not a {NAME} reference folder (no manifest.json)")
+        return Path(path)
+    try:
+        found = Path(importlib.metadata.distribution(PACKAGE).locate_file(f"actinn_jax/references/{NAME}"))
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelError(f"the {NAME} reference is not installed: {INSTALL_HINT} (no JAX needed), "
+                         f"or point {ENV_VAR} at its folder") from None
+    if not (found / "manifest.json").is_file():
+        raise ModelError(f"{PACKAGE} is installed but has no {NAME} reference; {INSTALL_HINT}")
+    return found
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{NAME} reference file {path.name} is unreadable: {exc}") from None
+
+
+def _network(prefix: Path, n_genes: int) -> tuple[Network, tuple]:
+    meta = _read_json(prefix.with_name(prefix.name + ".json"))
+    try:
+        with np.load(prefix.with_name(prefix.name + ".npz")) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{NAME} reference network {prefix.name} is unreadable: {exc}") from None
+    n_layers = sum(k.startswith("W") for k in arrays)
+    try:
+        weights = tuple(arrays[f"W{i}"].astype(np.float32) for i in range(1, n_layers + 1))
+        biases = tuple(arrays[f"b{i}"].astype(np.float32) for i in range(1, n_layers + 1))
+        select = arrays["select_idx"].astype(np.int64)
+    except KeyError as exc:
+        raise ModelError(f"{NAME} reference network {prefix.name} lacks {exc}") from None
+    classes = tuple(meta["classes"])
+    shapes_ok = (n_layers > 0 and weights[0].shape[0] == len(select) and weights[-1].shape[1] == len(classes)
+                 and select.size and select.min() >= 0 and select.max() < n_genes
+                 and all(w.shape[1] == b.shape[0] for w, b in zip(weights, biases)))
+    if not shapes_ok:
+        raise ModelError(f"{NAME} reference network {prefix.name} has inconsistent shapes")
+    mean = arrays.get("scale_mu")
+    scale = arrays.get("scale_sd")
+    network = Network(weights, biases, select, classes,
+                      None if mean is None else mean.astype(np.float32),
+                      None if scale is None else scale.astype(np.float32))
+    return network, tuple(str(g).upper() for g in meta["norm_genes"])
+
+
+@cache
+def load_reference(path: Path) -> DistilledReference:
+    """Read and check the reference at ``path``; every network must normalise over the same panel."""
+    path = Path(path)
+    manifest = _read_json(path / "manifest.json")
+    build_info = _read_json(path / "build_info.json") if (path / "build_info.json").is_file() else {}
+    coarse, genes = _network(path / "coarse", n_genes=10**9)
+    fine = {}
+    for group, entry in manifest["fine"].items():
+        if entry.get("single_label") is not None:
+            fine[group] = str(entry["single_label"])
+            continue
+        network, panel = _network(path / f"fine_{group}", len(genes))
+        if panel != genes:
+            raise ModelError(f"{NAME} network fine_{group} normalises over other genes than the coarse one")
+        fine[group] = network
+    if coarse.select.max() >= len(genes):
+        raise ModelError(f"{NAME} coarse network selects genes beyond its panel")
+    return DistilledReference(path, genes, coarse, fine, dict(manifest.get("class_to_cl", {})), build_info)
