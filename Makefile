@@ -12,19 +12,24 @@ $(BIN)/cellannotate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
-	# Data files only, without the packages' own dependencies: the markers model's database
-	# and the Pan-Human Azimuth tables.
-	$(BIN)/pip install --quiet --no-deps pegasuspy==1.10.2 panhumanpy==1.0.0
+	# Data files only, without the packages' own dependencies: the markers model's database,
+	# the Pan-Human Azimuth tables and actinn-jax's panhuman_distill_v1 reference (no JAX).
+	$(BIN)/pip install --quiet --no-deps pegasuspy==1.10.2 panhumanpy==1.0.0 actinn-jax==0.3.1
 	touch $@
 
 setup: $(BIN)/cellannotate
 
+# Real cells: 200 T cells of Wu et al. 2020 (scirpy's test data, converted once to a 10x HDF5
+# with Ensembl ids by benchmarks/datasets.py), labelled by both offline models side by side.
+DEMO_H5 := assets/demo/wu2020_200_filtered_feature_bc_matrix.h5
 demo: setup
-	mkdir -p demo
-	$(BIN)/cellannotate example --out demo/example_filtered_feature_bc_matrix.h5 --truth demo/example_truth.csv
-	$(BIN)/python bin/validate_matrix.py --matrix demo/example_filtered_feature_bc_matrix.h5 --out demo/validation.json
-	$(BIN)/cellannotate annotate --id demo --matrix demo/example_filtered_feature_bc_matrix.h5 \
-		--cell-annotation-model markers --outdir demo/run
+	mkdir -p demo/work
+	$(BIN)/python bin/validate_matrix.py --matrix $(DEMO_H5) --out demo/work/validation.json
+	$(BIN)/python bin/annotate_distill.py --matrix $(DEMO_H5) --validation demo/work/validation.json --outdir demo/work/annotations
+	$(BIN)/python bin/annotate_markers.py --matrix $(DEMO_H5) --validation demo/work/validation.json --outdir demo/work/annotations
+	$(BIN)/python bin/assemble_outputs.py --id wu2020_200 --matrix $(DEMO_H5) --validation demo/work/validation.json \
+		--annotations demo/work/annotations/PanHumanDistill --annotations demo/work/annotations/Markers --outs demo/run/outs
+	$(BIN)/python scripts/demo_summary.py demo/run/outs assets/demo/wu2020_200_truth.csv
 
 $(NF_JAR): | setup
 	mkdir -p .cache/nf
@@ -75,7 +80,8 @@ $(REF)/python: tests/reference-requirements.txt pyproject.toml
 test-reference: $(REF)/python
 	$(REF)/python -m pytest -q -p no:cacheprovider -m reference
 
-# The .h5ad in scanpy's standard workflow, in an environment with scanpy.
+# The .h5ad in scanpy's standard workflow, and the panhuman_distill model against actinn-jax
+# itself, in an environment with scanpy and JAX.
 INTEROP := .venv-interop/bin
 $(INTEROP)/python: tests/interop-requirements.txt pyproject.toml
 	$(PYTHON) -m venv .venv-interop
@@ -86,13 +92,13 @@ $(INTEROP)/python: tests/interop-requirements.txt pyproject.toml
 	touch $@
 
 test-interop: $(INTEROP)/python
-	$(INTEROP)/python -m pytest -q -p no:cacheprovider -m interop
+	$(INTEROP)/python -m pytest -q -p no:cacheprovider -m 'interop or actinn'
 
 # The suite against the lowest versions pyproject.toml allows, in a separate virtualenv.
 test-min: nf-tools
 	$(PYTHON) -m venv .venv-min
 	.venv-min/bin/pip install --quiet -r tests/minimum-versions.txt
-	.venv-min/bin/pip install --quiet --no-deps -e . pegasuspy==1.10.2 panhumanpy==1.0.0
+	.venv-min/bin/pip install --quiet --no-deps -e . pegasuspy==1.10.2 panhumanpy==1.0.0 actinn-jax==0.3.1
 	NF_LSP_JAR=$(NF_JAR) .venv-min/bin/python -m pytest -q -p no:cacheprovider
 
 bench: setup

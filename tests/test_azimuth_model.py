@@ -75,6 +75,7 @@ def test_missing_model_error_names_fetch_and_markers():
         am.locate_model()
     assert "cellannotate models fetch" in str(err.value)
     assert "--cell-annotation-model markers" in str(err.value)
+    assert "--cell-annotation-model panhuman_distill" in str(err.value)
 
 
 def test_fetch_verifies_and_caches_then_is_found(zenodo):

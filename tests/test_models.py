@@ -94,7 +94,7 @@ def test_a_model_asked_for_that_cannot_run_is_an_error_with_the_reason(request_,
 
 
 def test_an_unknown_request_lists_the_choices(example_h5):
-    with pytest.raises(UsageError, match="choose one of auto, human_pca_v1_beta, mouse_pca_v1_beta, azimuth, markers"):
+    with pytest.raises(UsageError, match="choose one of auto, human_pca_v1_beta, mouse_pca_v1_beta, azimuth, panhuman_distill, markers"):
         plan_models(validate_matrix(example_h5), "celltypist")
 
 

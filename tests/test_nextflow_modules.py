@@ -33,6 +33,9 @@ def staged(tmp_path_factory):
                     "example.validation.json"], cwd=root, check=True, capture_output=True)
     subprocess.run([sys.executable, str(BIN / "annotate_markers.py"), "--matrix", "example.h5", "--validation",
                     "example.validation.json", "--outdir", "annotations"], cwd=root, check=True, capture_output=True)
+    os.symlink(REPO / "assets" / "demo" / "wu2020_200_filtered_feature_bc_matrix.h5", root / "real.h5")
+    subprocess.run([sys.executable, str(BIN / "validate_matrix.py"), "--matrix", "real.h5", "--out",
+                    "real.validation.json"], cwd=root, check=True, capture_output=True)
     (root / "sample.cloupe").write_bytes(b"\x00LOUPE" + bytes(range(256)))
     with read_10x_h5(root / "example.h5") as matrix:
         write_spaceranger_outs(root / "spaceranger", matrix.barcodes.astype(str))
@@ -59,6 +62,7 @@ INPUTS = {
     "check_token": lambda r: {"token_path": str(r / "token")},
     "validate_matrix": lambda r: {"matrix": "example.h5"},
     "annotate_markers": lambda r: {"matrix": "example.h5", "validation": "example.validation.json", "markers_db": []},
+    "annotate_distill": lambda r: {"matrix": "real.h5", "validation": "real.validation.json", "distill_reference": []},
     "annotate_azimuth": lambda r: {"matrix": "example.h5", "validation": "example.validation.json",
                                    "azimuth_model": "azimuth_standin_v1.keras"},
     "annotate_cloupe": lambda r: {"matrix": "example.h5", "cloupe": "sample.cloupe",
@@ -74,7 +78,7 @@ def test_every_module_has_a_contract_case():
 
 
 def _stage(staged, workdir):
-    for name in ("example.h5", "example.validation.json", "sample.cloupe", "louper", "spaceranger",
+    for name in ("example.h5", "example.validation.json", "real.h5", "real.validation.json", "sample.cloupe", "louper", "spaceranger",
                  "example_validation_mqc.tsv"):
         os.symlink(staged / name, workdir / name)
     os.symlink(REPO / "assets" / "test_data" / "azimuth_standin_v1.keras", workdir / "azimuth_standin_v1.keras")

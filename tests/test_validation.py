@@ -31,7 +31,7 @@ def test_bin_script_validates_every_real_file(name, tmp_path):
     assert report["matrix_kind"] == expected["kind"]
     assert report["models"] == (["azimuth"] if expected["species"] == "human" else ["markers"])
     assert report["steps"] == (["ANNOTATE_AZIMUTH"] if expected["species"] == "human" else ["ANNOTATE_MARKERS"])
-    assert set(report["models_left_out"]) | set(report["models"]) == {"10x_cloud", "azimuth", "markers"}
+    assert set(report["models_left_out"]) | set(report["models"]) == {"10x_cloud", "azimuth", "panhuman_distill", "markers"}
 
 
 def test_generated_example_is_segmented_human_with_no_warnings(example_h5):

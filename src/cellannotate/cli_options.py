@@ -63,6 +63,11 @@ def azimuth_model():
                  "$CELLANNOTATE_AZIMUTH_MODEL, then the cache `cellannotate models fetch` fills, then panhumanpy's.")
 
 
+def distill_reference():
+    return _path(None, "--distill-reference", help="Folder of actinn-jax's panhuman_distill_v1 reference (default: "
+                 "$CELLANNOTATE_DISTILL_REFERENCE, then the installed actinn-jax 0.3.1 package's).")
+
+
 def markers_db():
     return _path(None, "--markers-db", help="Marker file or folder in pegasus JSON format (default: the "
                  "pegasuspy package's curated markers).")

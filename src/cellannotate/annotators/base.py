@@ -38,6 +38,7 @@ class ModelOptions:
     ----------
     azimuth_model : Pan-Human Azimuth weights (``.keras``); ``None``: the usual places.
     azimuth_engine : ``numpy`` (ours) or ``panhumanpy`` (the original, needs TensorFlow).
+    distill_reference : folder of actinn-jax's ``panhuman_distill_v1``; ``None``: the installed wheel's.
     chunk_cells : cells per chunk for streamed models; ``None``: the model's default.
     markers_db : marker file or folder for the markers model; ``None``: pegasus's.
     tenx_cloud_token_path : 10x Cloud token file; ``None``: ``$TENX_CLOUD_TOKEN``, then the saved one.
@@ -47,6 +48,7 @@ class ModelOptions:
 
     azimuth_model: Path | None = None
     azimuth_engine: str = "numpy"
+    distill_reference: Path | None = None
     chunk_cells: int | None = None
     markers_db: Path | None = None
     tenx_cloud_token_path: Path | None = None

@@ -37,7 +37,8 @@ MODEL_ENV = "CELLANNOTATE_AZIMUTH_MODEL"
 CACHE_ENV = "CELLANNOTATE_MODEL_CACHE"
 CACHED_NAME = "inference_model.keras"
 FETCH_HINT = "run `cellannotate models fetch` (needs internet once)"
-OFFLINE_HINT = "or pass --cell-annotation-model markers for the offline markers model"
+OFFLINE_HINT = ("or, with no download, --cell-annotation-model panhuman_distill (actinn-jax's network distilled "
+                "from Azimuth: its own labels, not Azimuth's) or --cell-annotation-model markers")
 TIMEOUT_S = (10, 60)
 CHUNK_BYTES = 1 << 20
 

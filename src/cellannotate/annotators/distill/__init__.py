@@ -30,6 +30,7 @@ class DistilledAnnotator(Annotator):
     step = "ANNOTATE_DISTILL"
     choices = ("panhuman_distill",)
     species = ("human",)
+    exclusive = True
 
     def prepare(self, options: ModelOptions) -> tuple[Path, int]:
         path = locate_reference(options.distill_reference)
