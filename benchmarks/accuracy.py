@@ -9,6 +9,10 @@ lineages (T cell, NK cell, B cell, myeloid, ...): the authors' labels map to lin
 all models and datasets. Prints, per dataset and model, the lineage accuracy, the accuracy per
 true lineage and the confusion table; a model that cannot run on a dataset (too few genes, no
 weights) is listed with its reason. Pan-Human Azimuth runs when its weights are installed.
+
+For the markers model it also prints how its ``Unassigned`` threshold (``MIN_SCORE``) trades
+off on these cells: at each score threshold, how many correctly and wrongly labelled cells
+would be kept and dropped.
 """
 
 from __future__ import annotations
@@ -29,10 +33,12 @@ os.environ.setdefault("CELLANNOTATE_UMAP", "0")
 import datasets  # noqa: E402
 
 from cellannotate.annotators import ModelOptions, registry, run_model  # noqa: E402
+from cellannotate.annotators.markers.scoring import MIN_SCORE  # noqa: E402
 from cellannotate.errors import CellAnnotateError  # noqa: E402
 from cellannotate.validation.matrix import validate_matrix  # noqa: E402
 
 MODELS = ("markers", "panhuman_distill", "azimuth")
+THRESHOLDS = (MIN_SCORE, 0.75, 1.0, 1.25, 1.5)
 
 # Model label -> lineage: the first rule whose pattern occurs in the label (case-insensitive).
 LINEAGE_RULES = (
@@ -89,12 +95,21 @@ def score(truth: pd.Series, predicted: np.ndarray) -> dict:
     return {"accuracy": float(right.mean()), "per_lineage": per_lineage, "confusion": confusion}
 
 
+def threshold_tradeoff(table, truth: pd.Series) -> list[tuple]:
+    """Markers: for each threshold from ``MIN_SCORE`` up, the labelled cells it keeps, right and wrong."""
+    score = np.asarray(table.extra["score"], dtype=float)
+    assigned = np.asarray(table.coarse) != "Unassigned"
+    right = predicted_lineages(table) == truth.to_numpy()
+    return [(t, int((right & assigned & (score >= t)).sum()), int((~right & assigned & (score >= t)).sum()))
+            for t in THRESHOLDS]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=Path(".cache/bench"))
     parser.add_argument("--datasets", nargs="*", default=sorted(datasets.MEMBERS))
     args = parser.parse_args()
-    summary = []
+    summary, tradeoffs = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.datasets:
             data = datasets.load(name, args.cache)
@@ -110,9 +125,15 @@ def main() -> None:
                     continue
                 scored = score(truth.loc[result.barcodes.astype(str)], predicted_lineages(result))
                 summary.append((name, model, scored["accuracy"], scored["per_lineage"]))
-                print(f"\n### {model}: lineage accuracy {scored['accuracy']:.1%}")
+                tissue = result.info.get("report", {}).get("tissue")
+                print(f"\n### {model}: lineage accuracy {scored['accuracy']:.1%}" + (f"; tissue {tissue}" if tissue else ""))
                 print("per true lineage: " + ", ".join(f"{k} {v:.0%}" for k, v in scored["per_lineage"].items()))
                 print(scored["confusion"].to_string())
+                if model == "markers":
+                    tradeoffs.append((name, threshold_tradeoff(result, truth.loc[result.barcodes.astype(str)])))
+    print(f"\nmarkers, labelled cells kept (right / wrong lineage) at each score threshold (MIN_SCORE is {MIN_SCORE}):")
+    for name, rows in tradeoffs:
+        print(f"  {name}: " + "; ".join(f"{t}: {rk} / {wk}" for t, rk, wk in rows))
     print("\n| dataset | model | lineage accuracy | per true lineage |\n| --- | --- | --- | --- |")
     for name, model, accuracy, per in summary:
         shown = "not run" if accuracy is None else f"{accuracy:.1%}"

@@ -19,10 +19,12 @@ def main(
     validation: Path = opt.validation(),
     outdir: Path = opt.outdir(Path("annotations"), "Folder that receives Markers/ (cell_types.csv, model.json)."),
     markers_db: Optional[Path] = opt.markers_db(),
+    markers_tissue: Optional[str] = opt.markers_tissue(),
 ) -> None:
     """Score every cell against curated positive/negative markers and write OUTDIR/Markers."""
     setup_logging()
-    table = annotate_step(registry.get("markers"), matrix, validation, ModelOptions(markers_db=markers_db), outdir)
+    options = ModelOptions(markers_db=markers_db, markers_tissue=markers_tissue)
+    table = annotate_step(registry.get("markers"), matrix, validation, options, outdir)
     typer.echo(f"Markers: {int(table.assigned.sum()):,} of {table.n_cells:,} cells labelled", err=True)
 
 

@@ -73,6 +73,12 @@ def markers_db():
                  "pegasuspy package's curated markers).")
 
 
+def markers_tissue():
+    return typer.Option(None, "--markers-tissue", help="Tissue whose cell types the markers model uses, with the "
+                        "immune ones: immune (blood, lymphoid), brain, lung, liver (mouse), all, or auto (default: "
+                        "detected per sample from which tissue's markers fit its cells; the report says which).")
+
+
 def cloupe(default: Any = None, help: str = "Loupe .cloupe file of the sample."):
     return _path(default, "--cloupe", help=help)
 

@@ -41,6 +41,8 @@ class ModelOptions:
     distill_reference : folder of actinn-jax's ``panhuman_distill_v1``; ``None``: the installed wheel's.
     chunk_cells : cells per chunk for streamed models; ``None``: the model's default.
     markers_db : marker file or folder for the markers model; ``None``: pegasus's.
+    markers_tissue : the tissue whose cell types the markers model uses (with the immune ones):
+        a tissue of the database, ``all``, or ``auto``/``None`` to detect it per sample.
     tenx_cloud_token_path : 10x Cloud token file; ``None``: ``$TENX_CLOUD_TOKEN``, then the saved one.
     cloud_url, cloud_job_dir, cloud_poll_interval : where the 10x Cloud is, where running jobs
         are remembered, seconds between status checks (``None``: the defaults).
@@ -51,6 +53,7 @@ class ModelOptions:
     distill_reference: Path | None = None
     chunk_cells: int | None = None
     markers_db: Path | None = None
+    markers_tissue: str | None = None
     tenx_cloud_token_path: Path | None = None
     cloud_url: str | None = None
     cloud_job_dir: Path | None = None

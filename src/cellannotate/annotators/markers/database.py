@@ -9,7 +9,8 @@ dependencies we neither need nor ship): ``pip install --no-deps pegasuspy==1.10.
 A file or folder of the same format can be given instead.
 
 Cell types of the same name in several tissue files (``Fibroblast`` in mouse liver and
-lung, say) are merged into one signature.
+lung, say) are merged into one signature; ``origins`` records which files each came from, so
+that a sample's labels can be kept to its tissue (:mod:`.tissue`).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class MarkerDatabase:
     species: str
     cell_types: dict
     source: dict
+    origins: dict = field(default_factory=dict)     # cell type -> set of tissues whose file has it
 
     def genes(self) -> set[str]:
         out = set()
@@ -80,6 +82,14 @@ def _merge(into: dict, entries: list) -> None:
         sig = into.setdefault(entry["name"], Signature(entry["name"]))
         sig.add_markers(entry.get("markers", []))
         _merge(sig.subtypes, entry.get("subtypes", {}).get("cell_types", []))
+
+
+def _tissue_of(file: Path, species: str) -> str:
+    name = file.name
+    suffix = "_cell_markers.json"
+    if name.startswith(f"{species}_") and name.endswith(suffix):
+        return name[len(species) + 1 : -len(suffix)]
+    return file.stem
 
 
 def _packaged_folder() -> tuple[Path, str]:
@@ -112,15 +122,18 @@ def load_marker_database(species: str, path: Path | None = None, tissues: list[s
     else:
         files = sorted(folder.glob(f"{species}_*_cell_markers.json"))
         if tissues:
-            files = [f for f in files if f.name[len(species) + 1 : -len("_cell_markers.json")] in tissues]
+            files = [f for f in files if _tissue_of(f, species) in tissues]
     if not files:
         raise ModelError(f"no {species} marker files found in {folder}" + (f" for tissues {tissues}" if tissues else ""))
     cell_types: dict = {}
+    origins: dict = {}
     for file in files:
         try:
             entries = json.loads(file.read_text())["cell_types"]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"cannot read marker file {file}: {exc}") from None
         _merge(cell_types, entries)
+        for entry in entries:
+            origins.setdefault(entry["name"], set()).add(_tissue_of(file, species))
     source["files"] = [f.name for f in files]
-    return MarkerDatabase(species, cell_types, source)
+    return MarkerDatabase(species, cell_types, source, origins)
