@@ -72,6 +72,7 @@ def forward(network: Network, x: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]
     if network.mean is not None:
         inputs = (inputs.toarray() - network.mean) / network.scale
     hidden = np.asarray(inputs @ network.weights[0], dtype=np.float32) + network.biases[0]
+    last_hidden = hidden
     for weights, bias in zip(network.weights[1:], network.biases[1:]):
         np.maximum(hidden, 0, out=hidden)
         last_hidden = hidden

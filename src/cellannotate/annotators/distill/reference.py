@@ -92,7 +92,7 @@ def _read_json(path: Path) -> dict:
         raise ModelError(f"{NAME} reference file {path.name} is unreadable: {exc}") from None
 
 
-def _network(prefix: Path, n_genes: int) -> tuple[Network, tuple]:
+def _network(prefix: Path) -> tuple[Network, tuple]:
     meta = _read_json(prefix.with_name(prefix.name + ".json"))
     try:
         with np.load(prefix.with_name(prefix.name + ".npz")) as data:
@@ -104,12 +104,14 @@ def _network(prefix: Path, n_genes: int) -> tuple[Network, tuple]:
         weights = tuple(arrays[f"W{i}"].astype(np.float32) for i in range(1, n_layers + 1))
         biases = tuple(arrays[f"b{i}"].astype(np.float32) for i in range(1, n_layers + 1))
         select = arrays["select_idx"].astype(np.int64)
-    except KeyError as exc:
+        classes = tuple(meta["classes"])
+        genes = tuple(str(g).upper() for g in meta["norm_genes"])
+    except (KeyError, TypeError) as exc:
         raise ModelError(f"{NAME} reference network {prefix.name} lacks {exc}") from None
-    classes = tuple(meta["classes"])
     shapes_ok = (n_layers > 0 and weights[0].shape[0] == len(select) and weights[-1].shape[1] == len(classes)
-                 and select.size and select.min() >= 0 and select.max() < n_genes
-                 and all(w.shape[1] == b.shape[0] for w, b in zip(weights, biases)))
+                 and select.size and select.min() >= 0 and select.max() < len(genes)
+                 and all(w.shape[1] == b.shape[0] for w, b in zip(weights, biases))
+                 and all(a.shape[1] == b.shape[0] for a, b in zip(weights, weights[1:])))
     if not shapes_ok:
         raise ModelError(f"{NAME} reference network {prefix.name} has inconsistent shapes")
     mean = arrays.get("scale_mu")
@@ -117,7 +119,7 @@ def _network(prefix: Path, n_genes: int) -> tuple[Network, tuple]:
     network = Network(weights, biases, select, classes,
                       None if mean is None else mean.astype(np.float32),
                       None if scale is None else scale.astype(np.float32))
-    return network, tuple(str(g).upper() for g in meta["norm_genes"])
+    return network, genes
 
 
 @cache
@@ -126,16 +128,18 @@ def load_reference(path: Path) -> DistilledReference:
     path = Path(path)
     manifest = _read_json(path / "manifest.json")
     build_info = _read_json(path / "build_info.json") if (path / "build_info.json").is_file() else {}
-    coarse, genes = _network(path / "coarse", n_genes=10**9)
+    coarse, genes = _network(path / "coarse")
+    if not isinstance(manifest.get("fine"), dict):
+        raise ModelError(f"{NAME} reference manifest at {path} has no 'fine' table")
     fine = {}
     for group, entry in manifest["fine"].items():
+        if not isinstance(entry, dict):
+            raise ModelError(f"{NAME} reference manifest at {path}: group {group!r} has no entry")
         if entry.get("single_label") is not None:
             fine[group] = str(entry["single_label"])
             continue
-        network, panel = _network(path / f"fine_{group}", len(genes))
+        network, panel = _network(path / f"fine_{group}")
         if panel != genes:
             raise ModelError(f"{NAME} network fine_{group} normalises over other genes than the coarse one")
         fine[group] = network
-    if coarse.select.max() >= len(genes):
-        raise ModelError(f"{NAME} coarse network selects genes beyond its panel")
     return DistilledReference(path, genes, coarse, fine, dict(manifest.get("class_to_cl", {})), build_info)
