@@ -20,10 +20,11 @@ def main(
     outdir: Path = opt.outdir(Path("annotations"), "Folder that receives Markers/ (cell_types.csv, model.json)."),
     markers_db: Optional[Path] = opt.markers_db(),
     markers_tissue: Optional[str] = opt.markers_tissue(),
+    markers_neighbours: Optional[int] = opt.markers_neighbours(),
 ) -> None:
     """Score every cell against curated positive/negative markers and write OUTDIR/Markers."""
     setup_logging()
-    options = ModelOptions(markers_db=markers_db, markers_tissue=markers_tissue)
+    options = ModelOptions(markers_db=markers_db, markers_tissue=markers_tissue, markers_neighbours=markers_neighbours)
     table = annotate_step(registry.get("markers"), matrix, validation, options, outdir)
     typer.echo(f"Markers: {int(table.assigned.sum()):,} of {table.n_cells:,} cells labelled", err=True)
 

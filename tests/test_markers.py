@@ -130,3 +130,30 @@ def test_negative_markers_lower_the_score(tmp_path):
     with read_10x_h5(path) as m:
         table = annotate_markers(m, "human", load_marker_database("human", custom))
     assert table.coarse[0] == "B"  # G2 (negative for A) is expressed
+
+
+def test_neighbourhood_scores_label_a_cell_whose_own_reads_are_too_few(tmp_path):
+    """Cells of one cluster, one of them with a single T-cell read: its neighbours carry it to T cell;
+    with --markers-neighbours 0 it stays Unassigned."""
+    from cellannotate.annotators import ModelOptions, registry, run_model
+    from cellannotate.validation.matrix import validate_matrix
+
+    genes = ["CD3D", "CD3E", "CD3G", "TRAC", "MS4A1", "CD79A", "CD79B", "CD19"] + [f"BG{i}" for i in range(40)]
+    rng = np.random.default_rng(5)
+    counts = rng.poisson(1.0, size=(120, len(genes)))
+    counts[:, :8] = 0                                     # markers only where their type is
+    counts[:60, :4] += rng.poisson(8, size=(60, 4))       # T cells
+    counts[60:, 4:8] += rng.poisson(8, size=(60, 4))      # B cells
+    counts[0, :4] = [1, 0, 0, 0]                          # a T cell with one marker read
+    path = tmp_path / "m.h5"
+    write_10x_h5(path, sp.csr_matrix(counts.astype(np.int32)), features(len(genes), names=np.array(genes)),
+                 np.array([f"C{i:04d}-1" for i in range(120)]))
+    model = registry.get("markers")
+    labels = {}
+    for k in (15, 0):
+        table = run_model(model, path, validate_matrix(path), model.prepare(ModelOptions(markers_neighbours=k,
+                                                                                        markers_tissue="immune")),
+                          tmp_path / f"k{k}")
+        labels[k] = table.coarse
+    assert labels[15][0] == "T cell" and labels[0][0] != "T cell"
+    assert set(labels[15][:60]) == {"T cell"} and set(labels[15][60:]) == {"B cell"}

@@ -42,3 +42,36 @@ def test_umap_separates_what_the_embedding_separates_and_places_the_unfitted_cel
 def test_tiny_matrices_get_a_pca_instead():
     values = np.random.default_rng(0).normal(size=(5, 4))
     assert umap_2d(values).shape == (5, 2)
+
+
+def test_exact_neighbours_are_the_nearest_rows_with_the_row_first():
+    from cellannotate.projection import nearest_neighbours
+
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(300, 5)).astype(np.float32)
+    got = nearest_neighbours(points, 6)
+    distance = ((points[:, None, :] - points[None, :, :]) ** 2).sum(-1)
+    expected = np.argsort(distance, axis=1, kind="stable")[:, :6]
+    assert (got[:, 0] == np.arange(300)).all()
+    assert all(set(g) == set(e) for g, e in zip(got, expected))
+
+
+def test_approximate_neighbours_find_nearly_all_true_ones(monkeypatch):
+    """Above the exact limit pynndescent answers; on well-separated data it must agree with the exact graph."""
+    import cellannotate.projection as projection
+
+    rng = np.random.default_rng(1)
+    points = rng.normal(size=(2000, 10)).astype(np.float32)
+    exact = projection.nearest_neighbours(points, 10)
+    monkeypatch.setattr(projection, "EXACT_NEIGHBOURS_BELOW", 100)
+    approximate = projection.nearest_neighbours(points, 10)
+    recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approximate, exact)])
+    assert approximate.shape == (2000, 10) and recall > 0.9
+
+
+def test_smoothing_weighs_a_row_half_against_its_neighbours_mean():
+    from cellannotate.projection import smooth
+
+    values = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 3.0]], dtype=np.float32)
+    neighbours = np.array([[0, 1, 2], [1, 0, 2], [2, 0, 1]])
+    np.testing.assert_allclose(smooth(values, neighbours), [[0.5, 1.0], [0.25, 1.25], [0.25, 1.75]])

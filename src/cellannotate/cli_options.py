@@ -79,6 +79,11 @@ def markers_tissue():
                         "detected per sample from which tissue's markers fit its cells; the report says which).")
 
 
+def markers_neighbours():
+    return typer.Option(None, "--markers-neighbours", help="Average each cell's marker scores with those of its "
+                        "nearest cells in a PCA of the counts before labelling (default 15; 0: each cell alone).")
+
+
 def cloupe(default: Any = None, help: str = "Loupe .cloupe file of the sample."):
     return _path(default, "--cloupe", help=help)
 

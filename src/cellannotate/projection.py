@@ -70,6 +70,48 @@ def pca_embedding(matrix, ge: np.ndarray, n_components: int = 50, n_genes: int =
     return out
 
 
+EXACT_NEIGHBOURS_BELOW = 20_000
+
+
+def nearest_neighbours(embedding: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """The ``k`` nearest rows of each row of ``embedding`` (Euclidean; the row itself first): ``(n, k)`` int64.
+
+    Exact (blocks of distances) up to :data:`EXACT_NEIGHBOURS_BELOW` rows; above, pynndescent's
+    approximate graph (umap-learn's own), seeded so that the same input gives the same graph.
+    """
+    x = np.asarray(embedding, dtype=np.float32)
+    n = len(x)
+    k = max(1, min(k, n))
+    if n <= EXACT_NEIGHBOURS_BELOW:
+        out = np.empty((n, k), dtype=np.int64)
+        squares = (x * x).sum(axis=1)
+        for start in range(0, n, 2048):
+            block = slice(start, min(start + 2048, n))
+            distance = squares[block, None] + squares[None, :] - 2 * (x[block] @ x.T)
+            distance[np.arange(block.stop - start), np.arange(start, block.stop)] = -np.inf
+            nearest = np.argpartition(distance, k - 1, axis=1)[:, :k]
+            order = np.argsort(np.take_along_axis(distance, nearest, axis=1), axis=1, kind="stable")
+            out[block] = np.take_along_axis(nearest, order, axis=1)
+        return out
+    import pynndescent
+
+    graph = pynndescent.NNDescent(x, n_neighbors=k, random_state=seed).neighbor_graph[0]
+    return np.asarray(graph, dtype=np.int64)
+
+
+def smooth(values: np.ndarray, neighbours: np.ndarray, own_weight: float = 0.5) -> np.ndarray:
+    """Each row of ``values`` weighted ``own_weight`` against the mean of its neighbours' rows.
+
+    ``neighbours`` comes from :func:`nearest_neighbours` (the row itself first, then the others).
+    """
+    out = np.empty(values.shape, dtype=np.float32)
+    for start in range(0, len(values), CHUNK_ROWS):
+        rows = slice(start, start + CHUNK_ROWS)
+        others = values[neighbours[rows, 1:]].mean(axis=1) if neighbours.shape[1] > 1 else values[rows]
+        out[rows] = own_weight * values[rows] + (1 - own_weight) * others
+    return out
+
+
 UMAP_ENV = "CELLANNOTATE_UMAP"
 UMAP_FIT_CELLS = 50_000
 

@@ -43,6 +43,8 @@ class ModelOptions:
     markers_db : marker file or folder for the markers model; ``None``: pegasus's.
     markers_tissue : the tissue whose cell types the markers model uses (with the immune ones):
         a tissue of the database, ``all``, or ``auto``/``None`` to detect it per sample.
+    markers_neighbours : nearest cells whose marker scores each cell's are averaged with
+        (0: each cell alone; ``None``: 15).
     tenx_cloud_token_path : 10x Cloud token file; ``None``: ``$TENX_CLOUD_TOKEN``, then the saved one.
     cloud_url, cloud_job_dir, cloud_poll_interval : where the 10x Cloud is, where running jobs
         are remembered, seconds between status checks (``None``: the defaults).
@@ -54,6 +56,7 @@ class ModelOptions:
     chunk_cells: int | None = None
     markers_db: Path | None = None
     markers_tissue: str | None = None
+    markers_neighbours: int | None = None
     tenx_cloud_token_path: Path | None = None
     cloud_url: str | None = None
     cloud_job_dir: Path | None = None

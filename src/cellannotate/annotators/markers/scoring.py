@@ -17,8 +17,14 @@ For every cell, on log-normalised counts (``log1p`` of counts per 10,000):
 5. the fine label is the best-scoring subtype of the coarse winner if it reaches
    ``MIN_SCORE``, else the coarse label.
 
-Scoring streams the matrix twice in chunks of cells; the per-cell coarse scores
-(``cells x types``, float32) are kept for the 2-D projection (PCA of the scores).
+Before 3, each cell's scores can be weighed half against the mean of its nearest cells' (the
+markers annotator does, with 15 neighbours in a PCA of the counts): one cell holds few of its
+markers' reads and its neighbourhood many, which is why marker tools label clusters rather
+than cells; the cell's own half keeps a rare type with clear markers from being outvoted. On
+real cells (``benchmarks/accuracy.py``) this turns most misread single cells right.
+
+Scoring streams the matrix twice in chunks of cells; the per-cell scores (``cells x types``
+and ``cells x subtypes``, float32) are kept for the smoothing and the 2-D projection.
 """
 
 from __future__ import annotations
@@ -33,13 +39,14 @@ from cellannotate.celltypes import UNASSIGNED, CellTypeTable
 from cellannotate.errors import ModelError
 from cellannotate.annotators.markers.database import MarkerDatabase, Signature, load_marker_database
 from cellannotate.normalize import log_normalize
-from cellannotate.projection import pca_2d
+from cellannotate.projection import pca_2d, smooth
 from cellannotate.io.tenx_h5 import DEFAULT_CHUNK_CELLS, TenxMatrix
 
 log = logging.getLogger(__name__)
 
 MIN_SCORE = 0.5
 CLIP = 10.0
+CHUNK_CELLS_FINE = 65_536
 
 
 @dataclass
@@ -151,34 +158,47 @@ def marker_scale(matrix: TenxMatrix, ge: np.ndarray, markers: np.ndarray, chunk_
 
 @dataclass
 class Scores:
-    """Pass 2, per cell: ``coarse`` scores ``(n_cells, n_coarse)`` float32, the best subtype of the
-    winning coarse type (``fine_best``, -1 if none) and its score, and whether the cell has counts."""
+    """Pass 2, per cell: ``coarse`` ``(n_cells, n_coarse)`` and ``fine`` ``(n_cells, n_fine)`` scores
+    (float32), and whether the cell has counts."""
 
     coarse: np.ndarray
-    fine_best: np.ndarray
-    fine_score: np.ndarray
+    fine: np.ndarray
     has_counts: np.ndarray
+
+    def smoothed(self, neighbours: np.ndarray) -> "Scores":
+        """Every cell's scores weighed half against its nearest neighbours' (see :func:`annotate_markers`)."""
+        return Scores(smooth(self.coarse, neighbours), smooth(self.fine, neighbours), self.has_counts)
 
 
 def score_cells(matrix: TenxMatrix, ge: np.ndarray, compiled: CompiledDatabase, inv_sd, chunk_cells: int) -> Scores:
-    """Pass 2: every cell's score for each coarse type, and for the subtypes of its best one."""
+    """Pass 2: every cell's score for each coarse type and each subtype."""
     n = matrix.n_cells
-    scores = Scores(np.zeros((n, len(compiled.coarse.names)), dtype=np.float32), np.full(n, -1, dtype=np.int64),
-                    np.zeros(n), np.zeros(n, dtype=bool))
+    scores = Scores(np.zeros((n, len(compiled.coarse.names)), dtype=np.float32),
+                    np.zeros((n, len(compiled.fine.names)), dtype=np.float32), np.zeros(n, dtype=bool))
     for chunk in matrix.iter_chunks(chunk_cells, features=ge):
         rows = slice(chunk.start, chunk.stop)
         scores.has_counts[rows] = np.diff(chunk.counts.indptr) > 0
         u = sp.csr_matrix(log_normalize(chunk.counts)[:, compiled.markers] @ inv_sd)
         u.data = np.minimum(u.data, CLIP)
-        sc = np.asarray((u[:, compiled.coarse_rows] @ compiled.coarse.weights).todense())
-        scores.coarse[rows] = sc
+        scores.coarse[rows] = np.asarray((u[:, compiled.coarse_rows] @ compiled.coarse.weights).todense())
         if compiled.fine.names:
-            sf = np.asarray((u[:, compiled.fine_rows] @ compiled.fine.weights).todense())
-            winner = np.argmax(sc, axis=1)
-            sf[compiled.parent_of_fine[None, :] != winner[:, None]] = -np.inf
-            scores.fine_best[rows] = np.argmax(sf, axis=1)
-            scores.fine_score[rows] = sf[np.arange(len(sf)), scores.fine_best[rows]]
+            scores.fine[rows] = np.asarray((u[:, compiled.fine_rows] @ compiled.fine.weights).todense())
     return scores
+
+
+def best_subtypes(scores: Scores, winner: np.ndarray, parent_of_fine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell, the best subtype of its winning coarse type (-1 if it has none) and that subtype's score."""
+    n = len(winner)
+    best, best_score = np.full(n, -1, dtype=np.int64), np.zeros(n)
+    if scores.fine.shape[1] == 0:
+        return best, best_score
+    for start in range(0, n, CHUNK_CELLS_FINE):
+        rows = slice(start, start + CHUNK_CELLS_FINE)
+        fine = np.where(parent_of_fine[None, :] == winner[rows, None], scores.fine[rows], -np.inf)
+        best[rows] = np.argmax(fine, axis=1)
+        best_score[rows] = fine[np.arange(len(fine)), best[rows]]
+    best[~np.isfinite(best_score)] = -1
+    return best, best_score
 
 
 def annotate_markers(
@@ -187,21 +207,29 @@ def annotate_markers(
     database: MarkerDatabase | None = None,
     chunk_cells: int = DEFAULT_CHUNK_CELLS,
     folder: str = "Markers",
+    neighbours: np.ndarray | None = None,
 ) -> CellTypeTable:
-    """Label every cell of ``matrix`` with the marker database of ``species``."""
+    """Label every cell of ``matrix`` with the marker database of ``species``.
+
+    ``neighbours`` (each cell's nearest cells, itself first): each cell's scores count half, the
+    mean of its neighbours' the other half, before labels are chosen (see the module docstring).
+    """
     db = database or load_marker_database(species)
     ge = np.flatnonzero(matrix.features.gene_expression)
     compiled = compile_database(db, matrix.features.names[ge])
     log.info("markers: %d coarse and %d fine cell types scored on %d marker genes",
              len(compiled.coarse.names), len(compiled.fine.names), len(compiled.markers))
     scores = score_cells(matrix, ge, compiled, marker_scale(matrix, ge, compiled.markers, chunk_cells), chunk_cells)
+    if neighbours is not None:
+        scores = scores.smoothed(neighbours)
 
     best, best_score, second_score = _best_two(scores.coarse)
     assigned = scores.has_counts & (best_score >= MIN_SCORE)
     coarse_label = np.where(assigned, np.array(compiled.coarse.names, dtype=object)[best], UNASSIGNED).astype(object)
     fine_names = np.array(compiled.fine.names + [""], dtype=object)
-    use_fine = assigned & (scores.fine_best >= 0) & (scores.fine_score >= MIN_SCORE)
-    fine_label = np.where(use_fine, fine_names[scores.fine_best], coarse_label).astype(object)
+    fine_best, fine_score = best_subtypes(scores, best, compiled.parent_of_fine)
+    use_fine = assigned & (fine_best >= 0) & (fine_score >= MIN_SCORE)
+    fine_label = np.where(use_fine, fine_names[fine_best], coarse_label).astype(object)
     with np.errstate(divide="ignore", invalid="ignore"):
         confidence = np.where(assigned, (best_score - second_score) / best_score, np.nan)
     return CellTypeTable(
@@ -219,6 +247,7 @@ def annotate_markers(
             "species": species,
             "marker_database": db.source,
             "min_score": MIN_SCORE,
+            "neighbours": 0 if neighbours is None else int(neighbours.shape[1]),
             "marker_genes_found": int(len(compiled.markers)),
             "cell_types_without_markers_in_matrix": compiled.coarse.dropped + compiled.fine.dropped,
             "projection_name": "PCA of marker scores",
