@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import io
+import re
 import subprocess
 import sys
 import zipfile
@@ -86,6 +87,16 @@ def gencode_ids(cache: Path) -> dict:
     return dict(zip(table.symbol, table.id))
 
 
+def tenx_barcodes(names: np.ndarray) -> np.ndarray:
+    """``<sample>_<16 bases>-1[-n]`` (scirpy's pooled samples) as Cell Ranger aggr writes pooled
+    barcodes, ``<16 bases>-<k>``, ``k`` numbering the samples; other names are kept."""
+    parsed = [re.fullmatch(r"(.+)_([ACGT]{16})-\d+(?:-\d+)?", str(n)) for n in names]
+    if not all(parsed):
+        return np.asarray(names, dtype=str)
+    groups = {sample: k + 1 for k, sample in enumerate(dict.fromkeys(m.group(1) for m in parsed))}
+    return np.array([f"{m.group(2)}-{groups[m.group(1)]}" for m in parsed])
+
+
 def _lineage(name: str, labels: np.ndarray) -> np.ndarray:
     rules = TRUTH[name]
     return np.array([next((v for k, v in rules.items() if str(label).startswith(k)), "Other") for label in labels])
@@ -109,7 +120,7 @@ def load(name: str, cache: Path) -> Dataset:
     keep = np.array([s in ids for s in symbols])
     labels = cells.obs[LABEL_COLUMN[name]].astype(str).to_numpy()
     return Dataset(name, values[:, keep].tocsr(), symbols[keep], np.array([ids[s] for s in symbols[keep]]),
-                   np.asarray(cells.obs_names, dtype=str), labels, _lineage(name, labels))
+                   tenx_barcodes(cells.obs_names.to_numpy()), labels, _lineage(name, labels))
 
 
 def write_h5(dataset: Dataset, path: Path) -> Path:
