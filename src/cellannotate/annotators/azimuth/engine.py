@@ -32,6 +32,7 @@ from cellannotate.annotators.azimuth.weights import MODEL_VERSION
 from cellannotate.celltypes import EMBEDDING_NAME, UNASSIGNED, CellTypeTable
 from cellannotate.errors import ModelError
 from cellannotate.annotators.azimuth.keras_archive import KerasModel
+from cellannotate.panels import to_panel
 from cellannotate.parallel import map_ahead, thread_map
 from cellannotate.normalize import HEAD_CELLS, holds_counts, log_normalize
 from cellannotate.projection import pca_2d
@@ -75,11 +76,7 @@ class PanelAligner:
         if self.normalise is None:
             self.normalise = holds_counts(counts)
         x = log_normalize(counts) if self.normalise else sp.csr_matrix(counts, dtype=np.float64)
-        columns = self.to_panel[x.indices]
-        keep = columns >= 0
-        rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=x.shape[0]))])
-        return sp.csr_matrix((x.data[keep].astype(np.float32), columns[keep], indptr), shape=(x.shape[0], self.n_panel))
+        return to_panel(x, self.to_panel, self.n_panel)
 
 
 def calibrate(probabilities: np.ndarray, calibrator: KerasModel) -> np.ndarray:

@@ -27,6 +27,7 @@ import scipy.sparse as sp
 from cellannotate.annotators.distill.reference import NAME, DistilledReference, Network
 from cellannotate.errors import ModelError
 from cellannotate.io.tenx_h5 import TenxMatrix
+from cellannotate.panels import to_panel
 from cellannotate.parallel import map_ahead
 
 log = logging.getLogger(__name__)
@@ -52,12 +53,7 @@ class PanelProjector:
         self.shared = int((self.to_panel >= 0).sum())
 
     def __call__(self, counts: sp.csr_matrix) -> sp.csr_matrix:
-        counts = sp.csr_matrix(counts)
-        columns = self.to_panel[counts.indices]
-        keep = columns >= 0
-        rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))[keep]
-        x = sp.csr_matrix((counts.data[keep].astype(np.float32), (rows, columns[keep])),
-                          shape=(counts.shape[0], self.n_panel), dtype=np.float32)
+        x = to_panel(sp.csr_matrix(counts), self.to_panel, self.n_panel)
         totals = np.asarray(x.sum(axis=1), dtype=np.float32).ravel()
         scale = np.zeros_like(totals)
         scale[totals > 0] = np.float32(1e4) / totals[totals > 0]
