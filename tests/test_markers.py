@@ -62,7 +62,7 @@ def test_real_chr21_file_is_labelled_within_bounds():
 def test_real_pbmc_panel_without_marker_genes_gives_a_clear_error():
     # Its 50 genes were picked at random: none is a marker in the database.
     with read_10x_h5(real_file("human_pbmc500_50genes_cellranger6_filtered_feature_bc_matrix.h5")) as m:
-        with pytest.raises(ModelError, match="none of the 514 marker genes"):
+        with pytest.raises(ModelError, match="none of the 515 marker genes"):
             annotate_markers(m, "human")
 
 
@@ -157,3 +157,53 @@ def test_neighbourhood_scores_label_a_cell_whose_own_reads_are_too_few(tmp_path)
         labels[k] = table.coarse
     assert labels[15][0] == "T cell" and labels[0][0] != "T cell"
     assert set(labels[15][:60]) == {"T cell"} and set(labels[15][60:]) == {"B cell"}
+
+
+def test_monocytes_get_lymphoid_negatives_in_the_packaged_database_only(tmp_path):
+    """Our addition to pegasus's database: monocytes are CD3- and lack NK/T granule transcripts."""
+    import shutil
+
+    from cellannotate.annotators.markers.database import _packaged_folder
+
+    packaged = load_marker_database("human", tissues=["immune"])
+    for name in ("CD14+ Monocyte", "CD16+ Monocyte"):
+        signature = packaged.cell_types[name]
+        assert {"CD3D", "CD3E", "GNLY", "NKG7"} <= set(signature.negative)
+        assert abs(sum(signature.negative.values()) - 0.2) < 1e-9 and abs(sum(signature.positive.values()) - 0.8) < 1e-9
+    assert "CD16+ Monocyte" in packaged.source["supplement"]
+    folder, _ = _packaged_folder()
+    shutil.copy(folder / "human_immune_cell_markers.json", tmp_path)
+    own = load_marker_database("human", tmp_path)
+    assert not own.cell_types["CD16+ Monocyte"].negative and "supplement" not in own.source
+
+
+def test_an_nk_cell_with_cd16_and_interferon_genes_is_not_a_monocyte(tmp_path):
+    """NK cells express FCGR3A (CD16), IFITM2 and IFITM3, three of the five CD16+ monocyte markers:
+    with the monocyte negatives more NK (and T) cells are told from monocytes than with pegasus's
+    file as it is, and the monocytes stay monocytes."""
+    import shutil
+
+    from cellannotate.annotators.markers.database import _packaged_folder
+
+    genes = ["FCGR3A", "IFITM2", "IFITM3", "ASAH1", "MS4A7", "GNLY", "NKG7", "KLRD1", "KLRF1", "CD3D", "CD3E",
+             "IL2RB", "KLRC1", "NCR1", "TRDC", "NCAM1"]
+    means = {"nk": [3, 3, 1, 0.5, 0, 8, 6, 2, 1, 0, 0, 1, 0.3, 0.3, 0.5, 0.3],
+             "monocyte": [3, 4, 5, 2, 3] + [0] * 11,
+             "t": [0, 2, 0.5, 0.5, 0, 0, 0.5, 0, 0, 3, 3, 0.3, 0, 0, 0, 0]}
+    rng = np.random.default_rng(2)
+    counts = np.vstack([rng.poisson(means[kind], size=(60, len(genes))) for kind in ("nk", "monocyte", "t")])
+    path = tmp_path / "m.h5"
+    write_10x_h5(path, sp.csr_matrix(counts.astype(np.int32)), features(len(genes), names=np.array(genes)),
+                 [f"c{i}-1" for i in range(180)])
+    folder, _ = _packaged_folder()
+    shutil.copy(folder / "human_immune_cell_markers.json", tmp_path)
+    with read_10x_h5(path) as m:
+        ours = annotate_markers(m, "human", load_marker_database("human", tissues=["immune"]))
+        plain = annotate_markers(m, "human", load_marker_database("human", tmp_path))
+    def right(table, rows, label):
+        return np.mean(table.coarse[rows] == label)
+
+    nk, monocytes, t = slice(0, 60), slice(60, 120), slice(120, 180)
+    assert right(ours, nk, "Natural killer cell") > right(plain, nk, "Natural killer cell") + 0.15
+    assert right(ours, t, "T cell") > right(plain, t, "T cell") + 0.15
+    assert right(ours, monocytes, "CD16+ Monocyte") == right(plain, monocytes, "CD16+ Monocyte") == 1.0

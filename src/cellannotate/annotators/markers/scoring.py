@@ -258,5 +258,7 @@ def annotate_markers(
 
 def _describe(source: dict) -> str:
     if "package" in source:
-        return f"{source['package']} {source['version']} ({source['license']}): {', '.join(source['files'])}"
+        added = "; ".join(f"{name}: {', '.join(genes)}" for name, genes in source.get("supplement", {}).items())
+        return (f"{source['package']} {source['version']} ({source['license']}): {', '.join(source['files'])}"
+                + (f"; negatives added by cellannotate: {added}" if added else ""))
     return f"{source['path']}: {', '.join(source['files'])}"
