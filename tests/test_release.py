@@ -37,3 +37,23 @@ def test_every_module_image_is_pushed_by_the_release_to_the_registry_nextflow_pu
         if "." in image.split("/")[0]:
             continue  # another project's image, named with its own registry (MultiQC's)
         assert f"{registry}/{image}" in pushed, module.name
+
+
+def test_every_module_environment_provides_the_package_dependencies():
+    """The conda profile runs the package from the pipeline folder: each module's environment.yml
+    must hold every runtime dependency pyproject.toml declares (conda-forge or pip)."""
+    import re
+    import tomllib
+
+    import yaml
+
+    declared = {re.split(r"[<>=!~ \[]", d, maxsplit=1)[0].lower()
+                for d in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]}
+    for env in sorted((REPO / "modules" / "local").glob("*/environment.yml")):
+        if env.parent.name == "multiqc":
+            continue
+        provided = set()
+        for entry in yaml.safe_load(env.read_text())["dependencies"]:
+            items = entry["pip"] if isinstance(entry, dict) else [entry.split("::")[-1]]
+            provided |= {re.split(r"[<>=!~ ]", item, maxsplit=1)[0].lower() for item in items}
+        assert declared <= provided, f"{env.parent.name}: {sorted(declared - provided)}"
