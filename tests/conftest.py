@@ -146,6 +146,12 @@ def edit_h5(path: Path, edit) -> Path:
     return path
 
 
+def run_cli(*args: str, env=None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``cellannotate ARGS`` as a user would."""
+    return subprocess.run([sys.executable, "-m", "cellannotate", *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+
+
 def run_script(script: str, *args: str, env=None, user: str | None = None) -> subprocess.CompletedProcess:
     """Run a bin/ script as a user would, optionally as another (unprivileged) user."""
     cmd = [sys.executable, str(BIN / script), *args]

@@ -13,12 +13,7 @@ from cellannotate.example_data import CELL_TYPE_MARKERS, ExampleSpec, write_exam
 from cellannotate.io.tenx_h5 import read_10x_h5
 from cellannotate.validation.matrix import validate_matrix
 from conftest import BIN, assert_one_line_error, small_matrix
-
-
-def cellannotate(*args, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "cellannotate", *args], capture_output=True, text=True, env=env, timeout=120
-    )
+from conftest import run_cli as cellannotate
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in BIN.glob("*.py")))

@@ -7,21 +7,18 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import REPO, assert_one_line_error
+from conftest import REPO, assert_one_line_error, run_cli
 
 DEMO = REPO / "assets" / "demo" / "wu2020_200_filtered_feature_bc_matrix.h5"
 
 
 def _annotate(tmp_path, matrix, *extra, env=None):
-    cmd = [sys.executable, "-m", "cellannotate", "annotate", "--id", "s", "--matrix", str(matrix),
-           "--outdir", str(tmp_path / "run"), *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    return run_cli("annotate", "--id", "s", "--matrix", str(matrix), "--outdir", str(tmp_path / "run"), *extra,
+                   env=env, timeout=300)
 
 
 def test_runs_only_when_asked_for_under_its_own_name(tmp_path):

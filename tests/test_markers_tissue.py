@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from conftest import REPO, assert_one_line_error, features, real_file
+from conftest import REPO, assert_one_line_error, features, real_file, run_cli
 from cellannotate.annotators.markers.database import load_marker_database
 from cellannotate.io.tenx_h5 import write_10x_h5
 
@@ -21,9 +19,8 @@ LUNG_OR_LIVER_ONLY = {name for name, origin in load_marker_database("mouse").ori
 
 
 def _annotate(tmp_path, matrix, *extra):
-    cmd = [sys.executable, "-m", "cellannotate", "annotate", "--id", "s", "--matrix", str(matrix),
-           "--outdir", str(tmp_path / "run"), "--cell-annotation-model", "markers", *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    return run_cli("annotate", "--id", "s", "--matrix", str(matrix), "--outdir", str(tmp_path / "run"),
+                   "--cell-annotation-model", "markers", *extra, timeout=300)
 
 
 def _outputs(tmp_path):
