@@ -47,7 +47,6 @@ class Network:
 class DistilledReference:
     """The hierarchy: a coarse network over groups, and per group a fine network or one label."""
 
-    path: Path
     genes: tuple                # the panel every network normalises over (Ensembl ids, upper case)
     coarse: Network
     fine: dict                  # group -> Network | str
@@ -142,4 +141,4 @@ def load_reference(path: Path) -> DistilledReference:
         if panel != genes:
             raise ModelError(f"{NAME} network fine_{group} normalises over other genes than the coarse one")
         fine[group] = network
-    return DistilledReference(path, genes, coarse, fine, dict(manifest.get("class_to_cl", {})), build_info)
+    return DistilledReference(genes, coarse, fine, dict(manifest.get("class_to_cl", {})), build_info)
