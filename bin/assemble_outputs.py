@@ -9,7 +9,7 @@ import typer
 from cellannotate import cli_options as opt
 from cellannotate.cli_support import new_app, run_app, setup_logging
 from cellannotate.outputs.assemble import assemble_outputs
-from cellannotate.validation import ValidationReport
+from cellannotate.validation.report import ValidationReport
 
 app = new_app(__doc__)
 

@@ -16,12 +16,12 @@ app = new_app(__doc__)
 @app.command()
 def main(
     matrix: Path = opt.matrix(),
-    cell_annotation_model: Optional[opt.CellAnnotationModel] = opt.cell_annotation_model(),
+    cell_annotation_model: Optional[str] = opt.cell_annotation_model(),
     out: Path = typer.Option(Path("validation.json"), readable=False, help="Where to write the validation report (JSON)."),
 ) -> None:
     """Check that MATRIX can be annotated, describe it (species, kind, cell counts) and plan its models, in OUT."""
     setup_logging()
-    report = validate_and_plan(matrix, cell_annotation_model.value if cell_annotation_model else None)
+    report = validate_and_plan(matrix, cell_annotation_model)
     report.write_json(out)
     for warning in report.warnings:
         typer.echo(f"warning: {warning}", err=True)

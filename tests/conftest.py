@@ -79,6 +79,21 @@ def panel_matrix(tmp_path_factory) -> Path:
 UNPRIVILEGED = "65534" if os.geteuid() == 0 else None
 
 
+@pytest.fixture(scope="session")
+def other_user():
+    """The unprivileged user the permission tests run as (``None``: the suite's own user is one). A
+    checkout inside a private folder (as /root is) hides the interpreter from that user: the test is
+    skipped with the reason, since it could not show anything there."""
+    if UNPRIVILEGED is None:
+        return None
+    probe = subprocess.run(["setpriv", "--reuid", UNPRIVILEGED, "--regid", UNPRIVILEGED, "--clear-groups",
+                            sys.executable, "-c", "import cellannotate.cli"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"user {UNPRIVILEGED} cannot run {sys.executable} with this checkout's package (it lies in a "
+                    "folder only its owner can enter); run the suite from a world-readable checkout to see this test")
+    return UNPRIVILEGED
+
+
 @pytest.fixture
 def open_folder():
     """A world-writable scratch folder, so another user can reach files in it."""

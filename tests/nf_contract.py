@@ -42,6 +42,7 @@ class Module:
     stub: str
     outputs: list
     version_command: str
+    inputs: list
 
     @classmethod
     def load(cls, name: str) -> "Module":
@@ -55,6 +56,9 @@ class Module:
             if m
         ]
         version = re.search(r"eval\(\"(.+?)\"\), topic: versions", text).group(1)
+        input_block = text.split("\n    input:\n", 1)[1].split("\n    output:\n", 1)[0]
+        inputs = [name for line in input_block.splitlines() if line.strip()
+                  for name in (re.findall(r"(?:val|path)\((\w+)", line) or re.findall(r"^\s*(?:val|path) (\w+)", line))]
         return cls(
             name=name,
             process=process,
@@ -62,6 +66,7 @@ class Module:
             stub=text.split("\n    stub:\n", 1)[1].rsplit("\n}", 1)[0],
             outputs=outputs,
             version_command=version,
+            inputs=inputs,
         )
 
     def render(self, inputs: dict, stub: bool = False, ext: dict | None = None) -> tuple[str, list]:
@@ -94,6 +99,28 @@ class Module:
         return rendered["command"], rendered["outputs"]
 
 
+def ext_args(process: str, params: dict, root: Path = REPO) -> str:
+    """The ``ext.args`` Nextflow would give ``process``: its closure in our config, evaluated by
+    Groovy with ``params`` over the config's own defaults ('' if the config sets none)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from nextflow_config_json import nextflow_config_json
+
+    config = nextflow_config_json(root)
+    closure = next((block["ext"]["args"] for name, block in config["process"].items()
+                    if name.startswith("withName:") and process in name.split(":", 1)[1].split("|")
+                    and isinstance(block, dict) and "args" in block.get("ext", {})), None)
+    if closure is None:
+        return ""
+    program = "\n".join([f"def params = {_groovy({**config['params'], **params})}",
+                          f"def __args = {closure}",
+                          "println((__args instanceof Closure ? __args() : __args).toString())"])
+    result = subprocess.run(["java", "-cp", str(groovy_jar()), "groovy.ui.GroovyMain", "-e", program],
+                            capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise RuntimeError(f"Groovy could not evaluate ext.args of {process}: {result.stderr.strip()}")
+    return result.stdout.rstrip("\n")
+
+
 def _groovy(value) -> str:
     if isinstance(value, dict):
         return "[" + ", ".join(f"{k}: {_groovy(v)}" for k, v in value.items()) + "]" if value else "[:]"
@@ -101,6 +128,10 @@ def _groovy(value) -> str:
         return "[" + ", ".join(_groovy(v) for v in value) + "]"
     if value is None:
         return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
@@ -108,7 +139,8 @@ def _groovy_gstring(pattern: str) -> str:
     return '"' + pattern.replace('"', '\\"') + '"'
 
 
-def cli_options(script: Path) -> set[str]:
-    """Long options a bin/ script's --help lists."""
-    result = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, check=True)
+def cli_options(script: Path, *command: str) -> set[str]:
+    """Long options a bin/ script's (or its ``command``'s) --help lists."""
+    result = subprocess.run([sys.executable, str(script), *command, "--help"], capture_output=True, text=True,
+                            check=True)
     return set(re.findall(r"(--[a-z][a-z0-9-]*)", result.stdout))

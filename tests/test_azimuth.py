@@ -18,11 +18,11 @@ import pytest
 import scipy.sparse as sp
 
 from azimuth_standin import write_standin_model
-from cellannotate.annotators import ModelOptions, registry
+from cellannotate.annotators import registry
 from cellannotate.annotators.azimuth.engine import PanelAligner, load_model, run_numpy
 from cellannotate.annotators.azimuth.assets import HEAD_SIZES, PANEL_SIZE, load_assets
 from cellannotate.annotators.azimuth.labels import Labeller, Refiner, combined_label, is_consistent
-from cellannotate.errors import ModelError
+from cellannotate.errors import ModelError, UsageError
 from cellannotate.example_data import ExampleSpec, write_example
 from cellannotate.io.tenx_h5 import TenxMatrix
 from conftest import assert_one_line_error, real_file, run_script, validation_json
@@ -104,7 +104,9 @@ def test_low_panel_overlap_warns_and_still_labels(tmp_path, standin):
     result = run_script("annotate_azimuth.py", "--matrix", str(matrix), "--validation", str(validation_json(matrix, tmp_path)),
                         "--azimuth-model", str(standin), "--outdir", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert "of the Azimuth gene panel is in the matrix (under 20%)" in result.stderr
+    assert "Pan-Human Azimuth saw only 10 of its 5,055 panel genes (0%" in result.stderr
+    info = json.loads((tmp_path / "Azimuth" / "model.json").read_text())
+    assert info["warnings"][0].startswith("Pan-Human Azimuth saw only 10 of its 5,055 panel genes")
     assert len(pd.read_csv(tmp_path / "Azimuth" / "cell_types.csv")) == 587
 
 
@@ -147,7 +149,7 @@ def test_generated_run_exercises_every_refinement_outcome(standin, panel_matrix,
     labeller = Labeller(assets)
     model = load_model(standin)
     with TenxMatrix(panel_matrix) as matrix:
-        ge = np.flatnonzero(matrix.features.gene_expression)
+        ge = matrix.gene_expression_columns
         heads = model.predict(PanelAligner(matrix.features.names[ge], assets.panel)(matrix.read_cells(0, matrix.n_cells, ge)))
     classes = np.column_stack([np.argmax(h, axis=1) for h in heads])
     labeller.label(classes, heads, np.column_stack([h.max(axis=1) for h in heads]))
@@ -205,8 +207,9 @@ def test_annotate_runs_azimuth_by_default_for_human_and_puts_the_embedding_in_h5
 
 
 def test_unknown_engine_is_refused(standin):
-    with pytest.raises(ModelError, match="unknown Azimuth engine"):
-        registry.get("azimuth").prepare(ModelOptions(azimuth_model=standin, azimuth_engine="onnx"))
+    model = registry.get("azimuth")
+    with pytest.raises(UsageError, match="--azimuth-engine onnx: choose one of numpy, panhumanpy"):
+        model.prepare(model.option_values({"azimuth_model": standin, "azimuth_engine": "onnx"}))
 
 
 def test_the_standin_shipped_for_nextflow_tests_is_the_generated_one(standin):

@@ -82,7 +82,7 @@ def test_the_panhumanpy_engine_behind_the_step(panel_matrix, standin, tmp_path):
     for engine in ("numpy", "panhumanpy"):
         result = run_script("annotate_azimuth.py", "--matrix", str(panel_matrix), "--azimuth-model", str(standin),
                             "--validation", str(validation_json(panel_matrix, tmp_path)),
-                            "--engine", engine, "--outdir", str(tmp_path / engine))
+                            "--azimuth-engine", engine, "--outdir", str(tmp_path / engine))
         assert result.returncode == 0, result.stderr
     columns = ["barcode", "broad_cell_type", "coarse_cell_type", "fine_cell_type", "azimuth_fine_CL_ID"]
     ours, theirs = (pd.read_csv(tmp_path / e / "Azimuth" / "cell_types.csv", keep_default_na=False)[columns]

@@ -25,7 +25,7 @@ from cellannotate.errors import CloudError, ModelError, TokenError
 from cellannotate.example_data import ExampleSpec, write_example
 from cellannotate.io.atomic import staging_folder
 from cellannotate.io.tenx_h5 import TenxMatrix, read_10x_h5
-from cellannotate.validation import validate_matrix
+from cellannotate.validation.matrix import validate_matrix
 from conftest import BIN, assert_one_line_error, validation_json
 from fake_cloud import API, METADATA, TOKEN, FakeCloud
 
@@ -159,11 +159,47 @@ def test_an_empty_result_is_an_error(run, cloud):
     assert not _out(run).exists()
 
 
-def test_failed_analysis_leaves_nothing(run, cloud):
+def test_analyses_that_keep_failing_leave_nothing_after_three(run, cloud):
     cloud.faults.analysis_states = ["INPROGRESS", "FAILED"]
-    with pytest.raises(CloudError, match="an-1 failed on the server"):
+    with pytest.raises(CloudError, match="an-3 failed on the server.*3 analyses failed in a row"):
         run()
     assert not _out(run).exists()
+    assert cloud.count("POST", f"{API}/pipelines-api/v1/adhoc-analyses") == 3
+
+
+class _Recovering(list):
+    """Sleeps recorded; after the first one, the service runs analyses to completion again."""
+
+    def __init__(self, cloud):
+        super().__init__()
+        self.cloud = cloud
+
+    def append(self, seconds):
+        super().append(seconds)
+        self.cloud.faults.analysis_states = ["NEW", "INPROGRESS", "COMPLETED"]
+
+
+def test_a_failed_analysis_is_forgotten_and_a_new_one_started_as_cell_ranger_does(run, cloud):
+    cloud.faults.analysis_states = ["NEW", "FAILED"]
+    run.sleeps = _Recovering(cloud)
+    table = run()
+    assert table.info["analysis_id"] == "an-2"
+    assert cloud.count("POST", f"{API}/pipelines-api/v1/adhoc-analyses") == 2
+    saved = json.loads(next((run.tmp_path / "jobs").iterdir()).read_text())
+    assert saved["analysis_id"] == "an-2"
+
+
+@pytest.mark.parametrize("prefix", ["/storage/part/", "/storage/out/"], ids=["upload", "download"])
+def test_an_expired_storage_link_is_asked_for_again_not_blamed_on_the_token(run, cloud, prefix):
+    cloud.faults.status[prefix] = [403]
+    table = run()
+    assert table.n_cells == 150
+
+
+def test_polling_rides_out_an_outage(run, cloud):
+    cloud.faults.status[f"{API}/projects-api/v1/analyses/"] = [503] * 6
+    table = run()
+    assert table.n_cells == 150
 
 
 def test_slow_response_times_out_and_is_retried(run, cloud):
@@ -239,7 +275,7 @@ def test_an_analysis_refused_outright_can_be_started_by_a_rerun(run, cloud):
 
 def test_truncated_json_body_is_a_malformed_answer(run, cloud):
     cloud.faults.truncated_json[f"{API}/annotation-api/v1/defaults"] = 1
-    with pytest.raises(CloudError, match="malformed"):
+    with pytest.raises(CloudError, match="is not valid JSON"):
         run()
 
 
@@ -414,7 +450,7 @@ def test_bin_script_end_to_end(cloud, mouse_matrix, tmp_path):
     result = subprocess.run([sys.executable, str(BIN / "annotate_cloud.py"), "--matrix", str(mouse_matrix),
                              "--tenx-cloud-token-path", str(_token_file(tmp_path)),
                              "--validation", str(validation_json(mouse_matrix, tmp_path, "mouse_pca_v1_beta")),
-                             "--outdir", str(tmp_path / "ann"), "--cloud-url", cloud.url, "--poll-interval", "0"],
+                             "--outdir", str(tmp_path / "ann"), "--cloud-url", cloud.url, "--cloud-poll-interval", "0"],
                             capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert cloud.models_asked == ["mouse_pca_v1_beta"]
@@ -439,3 +475,21 @@ def test_the_fake_refuses_what_cell_ranger_9_sent(cloud, path, body):
     answer = requests.post(f"{cloud.url}{API}/{path}", json=body, cookies={"session_id": TOKEN}, timeout=10)
     assert answer.status_code == 422
     cloud.rejections.clear()
+
+
+def test_auto_on_a_human_sample_without_azimuth_weights_runs_the_cloud_model_and_says_so(example_h5, tmp_path):
+    """The cloud model asked for runs; Azimuth, which Space Ranger adds beside it, is left out with a warning."""
+    with read_10x_h5(example_h5) as m:
+        server = FakeCloud(m.barcodes)
+    try:
+        env = {"HOME": str(tmp_path / "home"), "CELLANNOTATE_MODEL_CACHE": str(tmp_path / "no-weights"),
+               "CELLANNOTATE_AZIMUTH_MODEL": ""}
+        result = cellannotate_cloud(example_h5, tmp_path, server.url, _token_file(tmp_path), extra_env=env)
+    finally:
+        server.close()
+    assert result.returncode == 0, result.stderr
+    outs = tmp_path / "run" / "outs"
+    assert sorted(p.name for p in (outs / "cell_types").iterdir()) == ["10x_Cloud"]
+    summary = json.loads((outs / "summary.json").read_text())
+    assert any(w.startswith("Pan-Human Azimuth left out:") for w in summary["warnings"])
+    assert "azimuth" in json.loads((outs / "validation.json").read_text())["models_left_out"]

@@ -78,7 +78,7 @@ def annotate_cloud_script(matrix, token_file, url, tmp_path):
     return subprocess.run([sys.executable, str(BIN / "annotate_cloud.py"), "--matrix", str(matrix),
                            "--validation", str(validation_json(matrix, tmp_path, "auto")),
                            "--tenx-cloud-token-path", str(token_file), "--outdir", str(tmp_path / "ann"),
-                           "--cloud-url", url, "--poll-interval", "0"],
+                           "--cloud-url", url, "--cloud-poll-interval", "0"],
                           capture_output=True, text=True, env=env, timeout=120)
 
 

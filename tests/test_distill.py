@@ -67,12 +67,47 @@ def test_chunks_do_not_change_the_answer(tmp_path):
 def test_too_few_panel_genes_is_one_clear_error(tmp_path, example_h5):
     result = _annotate(tmp_path, example_h5, "--cell-annotation-model", "panhuman_distill")
     assert_one_line_error(result, 5, "shares only")
-    assert "Ensembl" in result.stderr and not (tmp_path / "run" / "outs").exists()
+    assert "by Ensembl id" in result.stderr and not (tmp_path / "run" / "outs").exists()
 
 
-def test_mouse_is_refused(tmp_path, mouse_matrix):
-    result = _annotate(tmp_path, mouse_matrix, "--cell-annotation-model", "panhuman_distill")
-    assert_one_line_error(result, 5, "human")
+@pytest.fixture(scope="module")
+def symbols_only(tmp_path_factory):
+    """The demo's real cells as a file converted from Seurat or scanpy has them: gene symbols as ids."""
+    from cellannotate.io.tenx_h5 import FeatureTable, TenxMatrix, write_10x_h5
+
+    path = tmp_path_factory.mktemp("symbols") / "symbols.h5"
+    with TenxMatrix(DEMO) as m:
+        f = m.features
+        write_10x_h5(path, m.read_cells(0, m.n_cells), FeatureTable(f.names.copy(), f.names, f.types, f.genomes),
+                     m.barcodes)
+    return path
+
+
+def test_a_symbol_only_matrix_is_matched_by_symbol_and_gives_the_same_labels(tmp_path, symbols_only):
+    import pandas as pd
+
+    assert _annotate(tmp_path / "ids", DEMO, "--cell-annotation-model", "panhuman_distill").returncode == 0
+    result = _annotate(tmp_path / "symbols", symbols_only, "--cell-annotation-model", "panhuman_distill")
+    assert result.returncode == 0, result.stderr
+    outs = [tmp_path / run / "run" / "outs" for run in ("ids", "symbols")]
+    by_id, by_symbol = (pd.read_csv(o / "cell_types" / "PanHumanDistill" / "cell_types.csv") for o in outs)
+    assert (by_id["fine_cell_type"] == by_symbol["fine_cell_type"]).mean() > 0.95
+    matched = json.loads((outs[1] / "summary.json").read_text())["models"]["PanHumanDistill"]["info"]["genes_matched"]
+    assert matched["by_ensembl_id"] == 0 and matched["by_symbol"] > 20_000
+    assert "by symbol" in (outs[1] / "web_summary_cell_types.html").read_text()
+
+
+def test_a_real_mouse_sample_is_labelled_through_human_orthologs_and_says_so(tmp_path):
+    from conftest import real_file
+
+    matrix = real_file("mouse_placenta_visium_spaceranger3_filtered_feature_bc_matrix.h5")
+    result = _annotate(tmp_path, matrix, "--cell-annotation-model", "panhuman_distill")
+    assert result.returncode == 0, result.stderr
+    outs = tmp_path / "run" / "outs"
+    info = json.loads((outs / "summary.json").read_text())["models"]["PanHumanDistill"]["info"]
+    assert info["model_name"].endswith("through human orthologs") and info["species"] == "mouse"
+    assert info["genes_matched"]["mouse_genes_with_human_ortholog"] > 10_000
+    assert "one-to-one human orthologs" in (outs / "web_summary_cell_types.html").read_text()
 
 
 def test_a_missing_reference_folder_names_the_install(tmp_path):
@@ -91,4 +126,4 @@ def test_a_corrupt_network_is_one_clear_error(tmp_path):
     (copy / "fine_Immune cell.npz").write_bytes(b"not an npz")
     env = {**os.environ, "CELLANNOTATE_DISTILL_REFERENCE": str(copy)}
     result = _annotate(tmp_path, DEMO, "--cell-annotation-model", "panhuman_distill", env=env)
-    assert_one_line_error(result, 5, "fine_Immune cell is unreadable")
+    assert_one_line_error(result, 5, "fine_Immune cell.npz is damaged")

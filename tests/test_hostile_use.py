@@ -13,7 +13,7 @@ import sys
 import h5py
 import pytest
 
-from conftest import UNPRIVILEGED, assert_one_line_error, run_script, small_matrix, validation_json
+from conftest import assert_one_line_error, run_script, small_matrix, validation_json
 
 
 def cellannotate(*args, cwd=None, user=None, stdin=None, env=None):
@@ -137,13 +137,13 @@ def test_an_outdir_that_is_a_file_or_a_device(tmp_path, example_h5):
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
 
 
-def test_an_unwritable_outdir(open_folder, example_h5):
+def test_an_unwritable_outdir(open_folder, example_h5, other_user):
     locked = open_folder / "locked"
     locked.mkdir(mode=0o755)
     matrix = open_folder / "m.h5"
     matrix.write_bytes(example_h5.read_bytes())
     matrix.chmod(0o644)
-    result = annotate_into(locked, matrix, user=UNPRIVILEGED)
+    result = annotate_into(locked, matrix, user=other_user)
     assert_one_line_error(result, 7, "not writable")
     assert list(locked.iterdir()) == []
 
@@ -176,30 +176,30 @@ def test_example_out_pointing_at_a_folder(tmp_path):
 
 # -- the token file --------------------------------------------------------------------------
 
-def test_a_token_file_the_user_cannot_read(open_folder, example_h5):
+def test_a_token_file_the_user_cannot_read(open_folder, example_h5, other_user):
     token = open_folder / "token"
     token.write_text("a_token_0123456789abcdef\n")
     token.chmod(0o600)  # root's, so nobody else can read it
-    result = run_script("check_token.py", "--tenx-cloud-token-path", str(token), user=UNPRIVILEGED)
+    result = run_script("check_token.py", "--tenx-cloud-token-path", str(token), user=other_user)
     assert_one_line_error(result, 4, "cannot read 10x Cloud token file")
 
 
-def test_a_token_file_in_a_folder_the_user_cannot_enter(open_folder):
+def test_a_token_file_in_a_folder_the_user_cannot_enter(open_folder, other_user):
     private = open_folder / "private"
     private.mkdir(mode=0o700)
     (private / "token").write_text("a_token_0123456789abcdef\n")
-    result = run_script("check_token.py", "--tenx-cloud-token-path", str(private / "token"), user=UNPRIVILEGED)
+    result = run_script("check_token.py", "--tenx-cloud-token-path", str(private / "token"), user=other_user)
     assert_one_line_error(result, 4, "cannot reach 10x Cloud token file")
 
 
-def test_auth_setup_into_a_folder_or_an_unwritable_place(tmp_path, open_folder):
+def test_auth_setup_into_a_folder_or_an_unwritable_place(tmp_path, open_folder, other_user):
     token = "a_token_0123456789abcdef\n"
     result = cellannotate("cloud", "auth", "setup", "--stdin", "--tenx-cloud-token-path", str(tmp_path), stdin=token)
     assert_one_line_error(result, 7, "it is a folder")
     locked = open_folder / "locked"
     locked.mkdir(mode=0o755)
     result = cellannotate("cloud", "auth", "setup", "--stdin", "--tenx-cloud-token-path", str(locked / "t.json"),
-                          stdin=token, user=UNPRIVILEGED)
+                          stdin=token, user=other_user)
     assert_one_line_error(result, 7, "not writable")
     assert "a_token" not in result.stderr
 

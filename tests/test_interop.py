@@ -10,7 +10,6 @@ import os
 import pytest
 
 from cellannotate.pipeline import AnnotateRequest, run_annotate
-from cellannotate.annotators import ModelOptions
 
 pytestmark = pytest.mark.interop
 
@@ -29,7 +28,7 @@ def written(tmp_path_factory, example_h5, panel_matrix, standin):
     os.environ["CELLANNOTATE_UMAP"] = "1"  # the .h5ad as users get it, X_umap included
     markers = run_annotate(AnnotateRequest("markers_run", example_h5, root / "m", cell_annotation_model="markers"))
     azimuth = run_annotate(AnnotateRequest("azimuth_run", panel_matrix, root / "a",
-                                           options=ModelOptions(azimuth_model=standin)))
+                                           options={"azimuth_model": standin}))
     os.environ["CELLANNOTATE_UMAP"] = "0"
     return {"markers": (markers / "markers_run.h5ad", "markers_coarse_cell_type"),
             "azimuth": (azimuth / "azimuth_run.h5ad", "azimuth_coarse_cell_type")}

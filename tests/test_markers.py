@@ -135,7 +135,8 @@ def test_negative_markers_lower_the_score(tmp_path):
 def test_neighbourhood_scores_label_a_cell_whose_own_reads_are_too_few(tmp_path):
     """Cells of one cluster, one of them with a single T-cell read: its neighbours carry it to T cell;
     with --markers-neighbours 0 it stays Unassigned."""
-    from cellannotate.annotators import ModelOptions, registry, run_model
+    from cellannotate.annotators import registry
+    from cellannotate.annotators.run import run_model
     from cellannotate.validation.matrix import validate_matrix
 
     genes = ["CD3D", "CD3E", "CD3G", "TRAC", "MS4A1", "CD79A", "CD79B", "CD19"] + [f"BG{i}" for i in range(40)]
@@ -151,8 +152,8 @@ def test_neighbourhood_scores_label_a_cell_whose_own_reads_are_too_few(tmp_path)
     model = registry.get("markers")
     labels = {}
     for k in (15, 0):
-        table = run_model(model, path, validate_matrix(path), model.prepare(ModelOptions(markers_neighbours=k,
-                                                                                        markers_tissue="immune")),
+        table = run_model(model, path, validate_matrix(path), model.prepare(model.option_values({"markers_neighbours": k,
+                                                                                           "markers_tissue": "immune"})),
                           tmp_path / f"k{k}")
         labels[k] = table.coarse
     assert labels[15][0] == "T cell" and labels[0][0] != "T cell"

@@ -7,16 +7,19 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
+from cellannotate.annotators import registry
 from cellannotate.example_data import ExampleSpec, write_example
+from cellannotate.io.tenx_h5 import read_10x_h5
 from conftest import BIN
-from nf_contract import REPO, Module, cli_options
 from fake_cloud import TOKEN, FakeCloud
+from nf_contract import REPO, Module, cli_options, ext_args
 from test_cloupe import _converter
 from test_tissue import write_spaceranger_outs
-from cellannotate.io.tenx_h5 import read_10x_h5
 
 MODULES = sorted(p.name for p in (REPO / "modules" / "local").iterdir() if (p / "main.nf").is_file())
 # Modules that run another project's tool in its own image, not one of our bin/ scripts.
@@ -56,21 +59,30 @@ def cloud(staged):
     server.close()
 
 
+# Each input as Nextflow stages it in the task's folder: names with spaces and a
+# non-ASCII letter, as a user's files may have (every path a script passes must be quoted).
+STAGED = {"my example ü.h5": "example.h5", "my example ü.validation.json": "example.validation.json",
+          "real ü.h5": "real.h5", "real ü.validation.json": "real.validation.json", "sample ü.cloupe": "sample.cloupe",
+          "lou per": "louper", "space ranger ü": "spaceranger", "example_validation_mqc.tsv": "example_validation_mqc.tsv"}
+MATRIX, VALIDATION = "my example ü.h5", "my example ü.validation.json"
 INPUTS = {
-    "annotate_cloud": lambda r: {"matrix": "example.h5", "validation": "example.validation.json",
-                                 "token_path": ""},
     "check_token": lambda r: {"token_path": str(r / "token")},
-    "validate_matrix": lambda r: {"matrix": "example.h5"},
-    "annotate_markers": lambda r: {"matrix": "example.h5", "validation": "example.validation.json", "markers_db": []},
-    "annotate_distill": lambda r: {"matrix": "real.h5", "validation": "real.validation.json", "distill_reference": []},
-    "annotate_azimuth": lambda r: {"matrix": "example.h5", "validation": "example.validation.json",
-                                   "azimuth_model": "azimuth_standin_v1.keras"},
-    "annotate_cloupe": lambda r: {"matrix": "example.h5", "cloupe": "sample.cloupe",
-                                  "annotations": ["annotations/Markers"], "loupe_converter": "louper"},
+    "validate_matrix": lambda r: {"matrix": MATRIX},
+    "annotate_distill": lambda r: {"matrix": "real ü.h5", "validation": "real ü.validation.json", "distill_reference": []},
+    "annotate_azimuth": lambda r: {"matrix": MATRIX, "validation": VALIDATION, "azimuth_model": "azimuth standin ü.keras"},
+    "annotate_cloupe": lambda r: {"matrix": MATRIX, "cloupe": "sample ü.cloupe",
+                                  "annotations": ["annotations/Mark ers"], "loupe_converter": "lou per"},
     "multiqc": lambda r: {"multiqc_files": ["example_validation_mqc.tsv"], "multiqc_config": "multiqc_config.yml"},
-    "assemble_outputs": lambda r: {"matrix": "example.h5", "validation": "example.validation.json",
-                                   "annotations": ["annotations/Markers"], "cloupe": [], "spaceranger_outs": "spaceranger"},
+    "assemble_outputs": lambda r: {"matrix": MATRIX, "validation": VALIDATION,
+                                   "annotations": ["annotations/Mark ers"], "cloupe": [], "spaceranger_outs": "space ranger ü"},
 }
+
+
+# A model's module takes the sample and, per staged option, a file or []: a new model is covered as it is.
+MODEL_STEPS = {m.step.lower(): m for m in registry.models()}
+for _name, _model in MODEL_STEPS.items():
+    INPUTS.setdefault(_name, lambda r, m=_model: {"matrix": MATRIX, "validation": VALIDATION,
+                                                  **{o.name: [] for o in m.options if o.type is Path and o.staged}})
 
 
 def test_every_module_has_a_contract_case():
@@ -78,13 +90,12 @@ def test_every_module_has_a_contract_case():
 
 
 def _stage(staged, workdir):
-    for name in ("example.h5", "example.validation.json", "real.h5", "real.validation.json", "sample.cloupe", "louper", "spaceranger",
-                 "example_validation_mqc.tsv"):
-        os.symlink(staged / name, workdir / name)
-    os.symlink(REPO / "assets" / "test_data" / "azimuth_standin_v1.keras", workdir / "azimuth_standin_v1.keras")
+    for name, source in STAGED.items():
+        os.symlink(staged / source, workdir / name)
+    os.symlink(REPO / "assets" / "test_data" / "azimuth_standin_v1.keras", workdir / "azimuth standin ü.keras")
     os.symlink(REPO / "assets" / "multiqc_config.yml", workdir / "multiqc_config.yml")
     (workdir / "annotations").mkdir()
-    os.symlink(staged / "annotations" / "Markers", workdir / "annotations" / "Markers")
+    os.symlink(staged / "annotations" / "Markers", workdir / "annotations" / "Mark ers")
 
 
 def _run(command, workdir, extra_env=None):
@@ -96,11 +107,11 @@ def _run(command, workdir, extra_env=None):
 
 
 def _context(name, cloud, tmp_path):
-    """ext.args and environment a module gets from conf/modules.config and Nextflow secrets."""
-    if name != "annotate_cloud":
-        return {}, {}
-    ext = {"args": f"--cloud-url {cloud.url} --job-dir {tmp_path / 'jobs'} --poll-interval 0"}
-    return ext, {"TENX_CLOUD_TOKEN": TOKEN}
+    """ext.args a module gets from our config (evaluated by Groovy, with a folder whose name holds a
+    space and a quote), and the environment Nextflow's secrets give it."""
+    params = {"cloud_url": cloud.url, "cloud_job_dir": str(tmp_path / "cloud jobs 'ü'"), "cloud_poll_interval": 0}
+    ext = {"args": ext_args(Module.load(name).process, params)}
+    return ext, ({"TENX_CLOUD_TOKEN": TOKEN} if name == "annotate_cloud" else {})
 
 
 @pytest.mark.parametrize("stub", [False, True], ids=["script", "stub"])
@@ -112,11 +123,16 @@ def test_module_script_produces_declared_outputs(name, stub, staged, cloud, tmp_
     _stage(staged, tmp_path)
     result = _run(command, tmp_path, env)
     assert result.returncode == 0, f"{command}\n{result.stderr}"
+    described = yaml.safe_dump(yaml.safe_load((REPO / "modules" / "local" / name / "meta.yml").read_text())["output"])
     for pattern, declared in zip(outputs, module.outputs):
         found = glob.glob(str(tmp_path / pattern))
         assert found or declared.optional, f"{name}: declared output {pattern} missing"
         if not stub and not declared.optional:
             assert found, pattern
+        written = [p.name for f in found if Path(f).is_dir() for p in Path(f).iterdir() if not p.name.startswith(".")]
+        undocumented = [f for f in written if f not in described and f.replace("test", "${prefix}") not in described]
+        undocumented = undocumented if not stub else []
+        assert undocumented == [], f"{name}: meta.yml does not describe {undocumented}"
 
 
 @pytest.mark.parametrize("name", OURS)
@@ -141,7 +157,7 @@ def test_module_version_command_prints_the_package_version(name, tmp_path):
 def test_ext_args_and_prefix_reach_the_command(staged, tmp_path):
     module = Module.load("validate_matrix")
     command, outputs = module.render(INPUTS["validate_matrix"](staged), ext={"prefix": "renamed"})
-    assert "--out renamed.validation.json" in command
+    assert "--out 'renamed.validation.json'" in command
     assert outputs == ["renamed.validation.json"]
 
 

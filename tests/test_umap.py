@@ -27,7 +27,7 @@ def test_the_markers_model_embeds_the_counts_and_shows_a_umap(umap_on, example_h
 
 def test_umap_separates_what_the_embedding_separates_and_places_the_unfitted_cells(example_h5):
     with TenxMatrix(example_h5) as matrix:
-        embedding = pca_embedding(matrix, np.flatnonzero(matrix.features.gene_expression), n_components=20)
+        embedding = pca_embedding(matrix, matrix.gene_expression_columns, n_components=20)
     truth = np.loadtxt(example_h5.parent / "truth.csv", delimiter=",", dtype=str, skiprows=1, usecols=1)
     layout = umap_2d(embedding, fit_cells=300)  # half the cells fitted, half placed by transform
     assert layout.shape == (600, 2) and np.isfinite(layout).all()

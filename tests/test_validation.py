@@ -10,7 +10,7 @@ from cellannotate.annotators.plan import plan_models
 from cellannotate.io.tenx_h5 import GENE_EXPRESSION
 from cellannotate.validation.barcodes import classify_barcodes
 from cellannotate.validation.matrix import validate_matrix
-from conftest import UNPRIVILEGED, REAL_FILES, assert_one_line_error, edit_h5, real_file, run_script, small_matrix
+from conftest import REAL_FILES, assert_one_line_error, edit_h5, real_file, run_script, small_matrix
 
 REQUIRED_KEYS = {
     "n_cells", "n_features", "n_gene_expression_features", "feature_types", "species",
@@ -200,11 +200,11 @@ def test_directory_and_missing_path_are_refused(tmp_path):
     assert_one_line_error(result, 3, "not found")
 
 
-def test_unreadable_file_is_refused(open_folder):
+def test_unreadable_file_is_refused(open_folder, other_user):
     path = small_matrix(open_folder / "m.h5")
     path.chmod(0)
     out = open_folder / "v.json"
-    result = run_script("validate_matrix.py", "--matrix", str(path), "--out", str(out), user=UNPRIVILEGED)
+    result = run_script("validate_matrix.py", "--matrix", str(path), "--out", str(out), user=other_user)
     assert_one_line_error(result, 3, "not readable")
     assert not out.exists()
 

@@ -9,10 +9,7 @@
 
 include { CHECK_TOKEN      } from '../modules/local/check_token/main'
 include { VALIDATE_MATRIX  } from '../modules/local/validate_matrix/main'
-include { ANNOTATE_CLOUD   } from '../modules/local/annotate_cloud/main'
-include { ANNOTATE_AZIMUTH } from '../modules/local/annotate_azimuth/main'
-include { ANNOTATE_DISTILL } from '../modules/local/annotate_distill/main'
-include { ANNOTATE_MARKERS } from '../modules/local/annotate_markers/main'
+include { ANNOTATE_MODELS  } from '../subworkflows/local/annotate_models/main'
 include { ANNOTATE_CLOUPE  } from '../modules/local/annotate_cloupe/main'
 include { ASSEMBLE_OUTPUTS } from '../modules/local/assemble_outputs/main'
 include { MULTIQC          } from '../modules/local/multiqc/main'
@@ -38,29 +35,9 @@ workflow ANNOTATE {
     CHECK_TOKEN(
         ch_validated.filter { meta, _matrix, _validation -> 'CHECK_TOKEN' in meta.steps }.first().map { _meta, _matrix, _validation -> token_path }
     )
-    ANNOTATE_CLOUD(
-        ch_validated
-            .filter { meta, _matrix, _validation -> 'ANNOTATE_CLOUD' in meta.steps }
-            .combine(CHECK_TOKEN.out.checked)
-            .map { meta, matrix, validation, _checked -> [meta, matrix, validation] },
-        token_path
-    )
-
-    ch_azimuth_model = params.azimuth_model ? file(params.azimuth_model, checkIfExists: true) : []
-    ANNOTATE_AZIMUTH(ch_validated.filter { meta, _matrix, _validation -> 'ANNOTATE_AZIMUTH' in meta.steps }, ch_azimuth_model)
-
-    ch_distill_reference = params.distill_reference ? file(params.distill_reference, checkIfExists: true) : []
-    ANNOTATE_DISTILL(ch_validated.filter { meta, _matrix, _validation -> 'ANNOTATE_DISTILL' in meta.steps }, ch_distill_reference)
-
-    ch_markers_db = params.markers_db ? file(params.markers_db, checkIfExists: true) : []
-    ANNOTATE_MARKERS(ch_validated.filter { meta, _matrix, _validation -> 'ANNOTATE_MARKERS' in meta.steps }, ch_markers_db)
-
-    // Every model's folder for a sample, together.
-    ch_annotations = ANNOTATE_CLOUD.out.annotation
-        .mix(ANNOTATE_AZIMUTH.out.annotation)
-        .mix(ANNOTATE_DISTILL.out.annotation)
-        .mix(ANNOTATE_MARKERS.out.annotation)
-        .groupTuple()
+    // Every model's step, fed the samples whose plan lists it (generated from the registry).
+    ANNOTATE_MODELS(ch_validated, CHECK_TOKEN.out.checked)
+    ch_annotations = ANNOTATE_MODELS.out.annotations.groupTuple()
 
     ch_cloupe_input = ch_samplesheet
         .map { meta, _matrix, cloupe, _spaceranger -> [meta.id, cloupe] }

@@ -8,6 +8,7 @@ one as a folder (``cell_types.csv``, ``model.json`` and, when the model has them
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cellannotate.io.atomic import atomic_directory
+from cellannotate.io.checked import check_regular, read_json
 from cellannotate.errors import OutputError
 
 UNASSIGNED = "Unassigned"
@@ -63,11 +65,19 @@ class CellTypeTable:
 
     @property
     def n_cells(self) -> int:
+        """Number of cells (barcodes)."""
         return len(self.barcodes)
 
     @property
     def assigned(self) -> np.ndarray:
+        """Per cell, whether the model gave it a label (not Unassigned)."""
         return self.coarse != UNASSIGNED
+
+    def attach_embedding(self, path: Path, description: str) -> None:
+        """Keep the per-cell embedding written at ``path`` (``(n_cells, d)`` .npy) with the table:
+        it goes into the model's folder, the UMAP and the .h5ad's ``obsm``."""
+        self.attachments[EMBEDDING_NAME] = Path(path)
+        self.info["embedding"] = description
 
     def frame(self) -> pd.DataFrame:
         """The ``cell_types.csv`` table."""
@@ -99,16 +109,16 @@ class CellTypeTable:
         :class:`OutputError` naming the file."""
         folder = Path(folder)
         csv_path = folder / CSV_NAME
+        info = read_json(folder / MODEL_NAME, "annotation record", OutputError)
+        _check_info(info, folder / MODEL_NAME)
+        check_regular(csv_path, "annotation table", OutputError)
         try:
-            info = json.loads((folder / MODEL_NAME).read_text())
-            if not isinstance(info, dict) or "model" not in info:
-                raise ValueError("no model name")
             with open(csv_path, "rb") as fh:
                 fh.seek(0, 2)
                 if fh.tell() == 0 or (fh.seek(-1, 2), fh.read(1))[1] != b"\n":
                     raise ValueError("the file is empty or does not end with a newline (truncated?)")
             frame = pd.read_csv(csv_path, dtype={c: str for c in ("barcode", *LABEL_COLUMNS)}, keep_default_na=False)
-            projection = np.load(folder / PROJECTION_NAME) if (folder / PROJECTION_NAME).exists() else None
+            projection = load_rows(folder / PROJECTION_NAME) if (folder / PROJECTION_NAME).exists() else None
         except (OSError, ValueError) as exc:
             raise OutputError(f"cannot read the annotation folder {folder} ({CSV_NAME}, {MODEL_NAME}): {exc}") from None
         standard = {"barcode", *LABEL_COLUMNS, "confidence"}
@@ -131,3 +141,32 @@ class CellTypeTable:
             )
         except ValueError as exc:
             raise OutputError(f"{folder}: {exc}") from None
+
+
+# A model's folder name: it becomes a folder under outs/cell_types/, so no separator and no dots alone.
+_FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def _check_info(info: dict, path: Path) -> None:
+    """Refuse a ``model.json`` that names no safe folder or whose report fields have the wrong shape."""
+    model = info.get("model")
+    if not isinstance(model, str) or not _FOLDER_NAME.fullmatch(model):
+        raise OutputError(f"{path} names no model folder (letters, digits, '_', '-', '.'; at most 64)")
+    for key, kind in (("metrics", dict), ("report", dict), ("warnings", list)):
+        if key in info and not isinstance(info[key], kind):
+            raise OutputError(f"{path}: '{key}' should be a JSON {kind.__name__}")
+    if not all(isinstance(w, str) for w in info.get("warnings", [])):
+        raise OutputError(f"{path}: 'warnings' should hold text only")
+
+
+def load_rows(path: Path, mmap: bool = False) -> np.ndarray:
+    """A per-cell ``(n_cells, d)`` float array saved as ``.npy`` (a projection, an embedding), checked:
+    a regular file, numbers only, two dimensions; anything else is an :class:`OutputError`."""
+    check_regular(path, "per-cell array", OutputError)
+    try:
+        array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise OutputError(f"cannot read the per-cell array {path} ({type(exc).__name__}): truncated or not .npy?") from None
+    if array.ndim != 2 or array.dtype.kind not in "fiu":
+        raise OutputError(f"{path} is not a (cells, dimensions) array of numbers")
+    return array

@@ -12,13 +12,9 @@ import typer
 
 from cellannotate import __version__
 from cellannotate import cli_options as opt
-from cellannotate.annotators import ModelOptions
-from cellannotate.annotators.azimuth.weights import cache_dir, fetch_model
-from cellannotate.annotators.cloud.token import SECURITY_PAGE, parse_token, resolve_token_path, save_token
+from cellannotate.annotators import registry
+from cellannotate.annotators.cloud import TOKEN_PATH
 from cellannotate.cli_support import new_app, run_app, setup_logging
-from cellannotate.errors import TokenError
-from cellannotate.example_data import ExampleSpec, write_example
-from cellannotate.pipeline import AnnotateRequest, run_annotate
 
 app = new_app("Automated cell type annotation of 10x feature-barcode matrices (like `spaceranger annotate`).")
 models_app = new_app("Model weights: fetch and check them.")
@@ -48,33 +44,31 @@ def _root(
 
 
 @app.command()
+@opt.with_model_options(registry.options())
 def annotate(
     id: str = opt.sample_id("Sample id; outputs go to OUTDIR/outs (OUTDIR defaults to the id)."),
     matrix: Path = opt.matrix(),
     cloupe: Optional[Path] = opt.cloupe(),
-    cell_annotation_model: Optional[opt.CellAnnotationModel] = opt.cell_annotation_model(),
-    tenx_cloud_token_path: Optional[Path] = opt.tenx_cloud_token_path(),
+    cell_annotation_model: Optional[str] = opt.cell_annotation_model(),
     outdir: Optional[Path] = opt.outdir(None, "Run folder (default: ./ID); outputs go to its outs/."),
-    cloud_url: Optional[str] = opt.cloud_url(),
-    azimuth_model: Optional[Path] = opt.azimuth_model(),
-    distill_reference: Optional[Path] = opt.distill_reference(),
-    markers_db: Optional[Path] = opt.markers_db(),
-    markers_tissue: Optional[str] = opt.markers_tissue(),
-    markers_neighbours: Optional[int] = opt.markers_neighbours(),
     loupe_converter: Optional[Path] = opt.loupe_converter(),
     spaceranger_outs: Optional[Path] = opt.spaceranger_outs(),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="More log output on stderr."),
+    **model_options,
 ) -> None:
-    """Annotate the cells of one sample, like `spaceranger annotate`."""
+    """Annotate the cells of one sample, like `spaceranger annotate`.
+
+    Every model's options are offered; each model reads its own.
+    """
+    from cellannotate.pipeline import AnnotateRequest, run_annotate
+
     setup_logging(verbose)
     request = AnnotateRequest(
         sample_id=id,
         matrix=matrix,
         outdir=outdir or Path(id),
-        cell_annotation_model=cell_annotation_model.value if cell_annotation_model else None,
-        options=ModelOptions(azimuth_model=azimuth_model, distill_reference=distill_reference, markers_db=markers_db,
-                             markers_tissue=markers_tissue, markers_neighbours=markers_neighbours,
-                             tenx_cloud_token_path=tenx_cloud_token_path, cloud_url=cloud_url),
+        cell_annotation_model=cell_annotation_model,
+        options=model_options,
         cloupe=cloupe,
         loupe_converter=loupe_converter,
         spaceranger_outs=spaceranger_outs,
@@ -95,6 +89,8 @@ def example(
     seed: int = typer.Option(0, help="Random seed; the same seed gives the same file."),
 ) -> None:
     """Write a synthetic 10x matrix with known cell types, for demos and tests."""
+    from cellannotate.example_data import ExampleSpec, write_example
+
     spec = ExampleSpec(cells, genes, species.value, kind.value, median_counts, seed)
     write_example(out, spec, truth)
     typer.echo(f"wrote {out}" + (f" and {truth}" if truth else ""))
@@ -106,6 +102,8 @@ def fetch(
     force: bool = typer.Option(False, "--force", help="Download again even if the weights are cached."),
 ) -> None:
     """Download the Pan-Human Azimuth v1 weights, check size and md5 against the published record, cache them."""
+    from cellannotate.annotators.azimuth.weights import cache_dir, fetch_model
+
     setup_logging()
     path = fetch_model(cache or cache_dir(), force=force)
     typer.echo(f"Azimuth weights: {path}")
@@ -113,20 +111,26 @@ def fetch(
 
 @auth_app.command()
 def setup(
-    tenx_cloud_token_path: Optional[Path] = opt.tenx_cloud_token_path("Where to save the token (default: the usual location)."),
+    tenx_cloud_token_path: Optional[Path] = typer.Option(None, TOKEN_PATH.flag, readable=False,
+                                                         help="Where to save the token (default: the usual location)."),
     stdin: bool = typer.Option(False, "--stdin", help="Read the token from standard input, for scripts."),
 ) -> None:
     """Save your 10x Cloud access token (mode 0600) for later runs."""
+    from cellannotate.annotators.cloud.token import SECURITY_PAGE, parse_token, resolve_token_path, save_token
+
     if stdin:
         token = parse_token(sys.stdin.read())
     else:
         typer.echo(f"Create an access token at {SECURITY_PAGE} and paste it below (input is hidden).", err=True)
         token = parse_token(getpass.getpass("10x Cloud token: "))
         if getpass.getpass("Paste it again to confirm: ").strip() != token.reveal():
+            from cellannotate.errors import TokenError
+
             raise TokenError("the two tokens differ; nothing was saved")
     path = save_token(token, resolve_token_path(tenx_cloud_token_path))
     typer.echo(f"10x Cloud token saved to {path}", err=True)
 
 
 def main() -> None:
+    """Entry point of the ``cellannotate`` command."""
     run_app(app)

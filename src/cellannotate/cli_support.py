@@ -7,16 +7,21 @@ and error message is passed through :func:`cellannotate.redaction.redact` on its
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
 
 import typer
 
-from cellannotate.errors import CellAnnotateError
+from cellannotate.errors import CellAnnotateError, OutputError
 from cellannotate.redaction import redact
 
 DEBUG_ENV = "CELLANNOTATE_DEBUG"
+# Writes the disk refuses: the user can fix them (space, a shorter name, a writable place): exit 7.
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.ENAMETOOLONG, errno.EFBIG}
+# Click's exceptions, wherever this Typer takes Click from (its own copy since 0.22).
+_CLICK = sys.modules[typer.BadParameter.__module__]
 EXIT_INTERNAL = 70
 
 
@@ -55,21 +60,39 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 def run_app(app: typer.Typer) -> None:
-    """Run ``app``; map errors to one line on stderr and an exit code.
+    """Run ``app``; map errors to one ``error: ...`` line on stderr and an exit code.
 
-    Usage errors (unknown option, bad value) are Typer's own: exit code 2.
+    Usage errors (unknown option, bad value) exit 2, as Click's do, but in one line; an
+    interruption exits 130.
     """
     setup_logging()
     try:
-        app()
+        code = app(standalone_mode=False)
+    except _CLICK.UsageError as exc:
+        _fail(f"error: {exc.format_message()} (see --help)", 2)
+    except _CLICK.ClickException as exc:
+        _fail(f"error: {exc.format_message()}", exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        _fail("error: interrupted", 130)
     except CellAnnotateError as exc:
-        print(redact(f"error: {exc}"), file=sys.stderr)
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # a bug: say so in one line unless debugging
+        _fail(f"error: {exc}", exc.exit_code)
+    except Exception as exc:  # a bug, unless the disk refused a write: say so in one line unless debugging
+        if _refused_write(exc):
+            where = f": {str(exc.filename)[:200]}" if exc.filename else ""
+            _fail(f"error: cannot write the outputs: {exc.strerror or 'the disk is full'}{where}; nothing was "
+                  "replaced (free space, or choose another --outdir)", OutputError.exit_code)
         if os.environ.get(DEBUG_ENV):
             raise
-        print(
-            redact(f"internal error: {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for the traceback)"),
-            file=sys.stderr,
-        )
-        sys.exit(EXIT_INTERNAL)
+        _fail(f"internal error: {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for the traceback)", EXIT_INTERNAL)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _refused_write(exc: Exception) -> bool:
+    """A write the disk refused: full, read-only, a name too long (numpy's short write has no errno)."""
+    return isinstance(exc, OSError) and (exc.errno in WRITE_ERRORS or (
+        exc.errno is None and " requested and " in str(exc) and str(exc).endswith(" written")))
+
+
+def _fail(message: str, code: int) -> None:
+    print(redact(" ".join(message.split())), file=sys.stderr)
+    sys.exit(code)

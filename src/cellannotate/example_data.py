@@ -78,6 +78,7 @@ def _symbols(spec: ExampleSpec) -> list[str]:
 
 
 def example_features(spec: ExampleSpec) -> FeatureTable:
+    """The example's features: gene expression with Ensembl-like ids and real symbols."""
     symbols = _symbols(spec)
     prefix, genome = ("ENSG99", "GRCh38") if spec.species == "human" else ("ENSMUSG99", "GRCm39")
     n = len(symbols)

@@ -28,3 +28,18 @@ def holds_counts(counts: sp.csr_matrix) -> bool:
     """panhumanpy's test for raw counts (to be log-normalised): its first 100 cells hold whole numbers."""
     head = counts[:HEAD_CELLS].data
     return bool(np.all(np.floor(head) == head))
+
+
+def log_moments(matrix, columns: np.ndarray, chunk_cells: int, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One pass over the cells: per column of ``columns`` (or of those, ``keep``), the sum and the sum of
+    squares of :func:`log_normalize`'d counts, each cell normalised over all ``columns``. The PCA's gene
+    spread and the markers' gene scale both come from here."""
+    width = len(columns) if keep is None else len(keep)
+    total, total_sq = np.zeros(width), np.zeros(width)
+    for chunk in matrix.iter_chunks(chunk_cells, features=columns):
+        x = log_normalize(chunk.counts)
+        x = x if keep is None else x[:, keep]
+        total += np.asarray(x.sum(axis=0)).ravel()
+        total_sq += np.asarray(x.multiply(x).sum(axis=0)).ravel()
+    return total, total_sq
+

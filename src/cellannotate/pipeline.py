@@ -12,16 +12,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Mapping
 
-from cellannotate.annotators import ModelOptions, registry, run_model
-from cellannotate.annotators.plan import plan_models
-from cellannotate.errors import OutputError
-from cellannotate.io.spaceranger import SpaceRangerError
+from cellannotate.annotators import registry
+from cellannotate.annotators.run import run_model
+from cellannotate.annotators.plan import leave_out, plan_models
+from cellannotate.errors import ModelError, OutputError
+from cellannotate.io.spaceranger import spaceranger_files
 from cellannotate.io.atomic import check_replaceable_folder, output_folder, staging_folder
 from cellannotate.outputs.assemble import CLOUPE_OUT, OUTS_HINT, assemble_outputs
 from cellannotate.outputs.cloupe import annotate_cloupe, check_cloupe
 from cellannotate.sample_id import check_sample_id
-from cellannotate.validation import ValidationReport, validate_matrix
+from cellannotate.validation.matrix import validate_matrix
+from cellannotate.validation.report import ValidationReport
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,7 @@ class AnnotateRequest:
     matrix: Path
     outdir: Path
     cell_annotation_model: str | None = None
-    options: ModelOptions = field(default_factory=ModelOptions)
+    options: Mapping[str, Any] = field(default_factory=dict)   # model options by name (ModelOption.name)
     cloupe: Path | None = None
     loupe_converter: Path | None = None
     spaceranger_outs: Path | None = None
@@ -58,6 +61,22 @@ def _validate(request: AnnotateRequest) -> ValidationReport:
     return plan.apply(report)
 
 
+def _prepare_planned(report: ValidationReport, request: AnnotateRequest, inputs: dict) -> ValidationReport:
+    """Resolve the inputs of the models planned beside the one asked for; one that cannot have them
+    (Azimuth without weights beside a cloud model) is left out with a warning, not the whole run."""
+    for model in [registry.get(name) for name in report.models]:
+        if model.name in inputs:
+            continue
+        try:
+            inputs[model.name] = model.prepare(model.option_values(request.options))
+        except ModelError as exc:
+            if len(report.models) == 1:
+                raise
+            report = leave_out(report, model, str(exc))
+            log.warning("warning: %s left out: %s", model.title, exc)
+    return report
+
+
 def run_annotate(request: AnnotateRequest) -> Path:
     """Run every step for one sample and return the ``outs/`` folder."""
     check_sample_id(request.sample_id)
@@ -65,17 +84,14 @@ def run_annotate(request: AnnotateRequest) -> Path:
     _check_outdir(outdir)
     if request.cloupe is not None:
         check_cloupe(request.cloupe)
-    if request.spaceranger_outs is not None and not Path(request.spaceranger_outs).is_dir():
-        raise SpaceRangerError(f"--spaceranger-outs is not a folder: {request.spaceranger_outs}")
+    if request.spaceranger_outs is not None:
+        spaceranger_files(request.spaceranger_outs)
     inputs = {}
     if request.cell_annotation_model:
         asked = registry.by_choice(request.cell_annotation_model)
-        inputs[asked.name] = asked.prepare(request.options)
-    report = _validate(request)
+        inputs[asked.name] = asked.prepare(asked.option_values(request.options))
+    report = _prepare_planned(_validate(request), request, inputs)
     planned = [registry.get(name) for name in report.models]
-    for model in planned:
-        if model.name not in inputs:
-            inputs[model.name] = model.prepare(request.options)
     with output_folder(outdir, "run folder (--outdir)"), staging_folder(outdir, ".work-") as workdir:
         folders = []
         for model in planned:

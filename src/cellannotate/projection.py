@@ -43,14 +43,10 @@ def pca_embedding(matrix, ge: np.ndarray, n_components: int = 50, n_genes: int =
     Three passes over the matrix (gene spread, then the genes' covariance, then the projection),
     so memory is one chunk plus a ``(n_genes, n_genes)`` matrix, whatever the number of cells.
     """
-    from cellannotate.normalize import log_normalize
+    from cellannotate.normalize import log_moments, log_normalize
 
     n = matrix.n_cells
-    total, total_sq = np.zeros(len(ge)), np.zeros(len(ge))
-    for chunk in matrix.iter_chunks(chunk_cells, features=ge):
-        x = log_normalize(chunk.counts)
-        total += np.asarray(x.sum(axis=0)).ravel()
-        total_sq += np.asarray(x.multiply(x).sum(axis=0)).ravel()
+    total, total_sq = log_moments(matrix, ge, chunk_cells)
     variance = total_sq / max(n, 1) - (total / max(n, 1)) ** 2
     genes = np.sort(np.argsort(-variance)[: min(n_genes, int((variance > 0).sum()))])
     k = min(n_components, len(genes), max(n - 1, 1))

@@ -19,11 +19,11 @@ process ANNOTATE_AZIMUTH {
 
     script:
     def args = task.ext.args ?: ''
-    def model_arg = azimuth_model ? "--azimuth-model ${azimuth_model}" : ''
+    def model_arg = azimuth_model ? "--azimuth-model '${azimuth_model}'" : ''
     """
     annotate_azimuth.py \\
-        --matrix ${matrix} \\
-        --validation ${validation} \\
+        --matrix '${matrix}' \\
+        --validation '${validation}' \\
         --outdir . \\
         ${model_arg} \\
         ${args}

@@ -4,13 +4,13 @@ process ANNOTATE_CLOUD {
 
     conda "${moduleDir}/environment.yml"
     container "cellannotate/cellannotate:0.1.0"
-    // The token arrives as the secret TENX_CLOUD_TOKEN (set in conf/modules.config) or as a
-    // path given as a value, never staged into the work directory. The model is the one the
-    // validation report was planned for (validate_matrix.py --cell-annotation-model).
+    // The token arrives as the secret TENX_CLOUD_TOKEN or as a path in ext.args
+    // (--tenx-cloud-token-path, both set in conf/models.config), never staged into the work
+    // directory. The model is the one the validation report was planned for
+    // (validate_matrix.py --cell-annotation-model).
 
     input:
     tuple val(meta), path(matrix), path(validation)
-    val token_path
 
     output:
     tuple val(meta), path("10x_Cloud"), emit: annotation
@@ -21,12 +21,10 @@ process ANNOTATE_CLOUD {
 
     script:
     def args = task.ext.args ?: ''
-    def token_arg = token_path ? "--tenx-cloud-token-path '${token_path}'" : ''
     """
     annotate_cloud.py \\
-        --matrix ${matrix} \\
-        --validation ${validation} \\
-        ${token_arg} \\
+        --matrix '${matrix}' \\
+        --validation '${validation}' \\
         --outdir . \\
         ${args}
     """

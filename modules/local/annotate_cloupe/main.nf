@@ -18,12 +18,12 @@ process ANNOTATE_CLOUPE {
 
     script:
     def args = task.ext.args ?: ''
-    def annotation_args = annotations.collect { folder -> "--annotations ${folder}" }.join(' ')
-    def converter_arg = loupe_converter ? "--loupe-converter ${loupe_converter}" : ''
+    def annotation_args = annotations.collect { folder -> "--annotations '${folder}'" }.join(' ')
+    def converter_arg = loupe_converter ? "--loupe-converter '${loupe_converter}'" : ''
     """
     annotate_cloupe.py \\
-        --matrix ${matrix} \\
-        --cloupe ${cloupe} \\
+        --matrix '${matrix}' \\
+        --cloupe '${cloupe}' \\
         ${annotation_args} \\
         --out cell_annotation_sample_cloupe.cloupe \\
         ${converter_arg} \\

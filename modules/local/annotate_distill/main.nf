@@ -18,11 +18,11 @@ process ANNOTATE_DISTILL {
 
     script:
     def args = task.ext.args ?: ''
-    def reference_arg = distill_reference ? "--distill-reference ${distill_reference}" : ''
+    def reference_arg = distill_reference ? "--distill-reference '${distill_reference}'" : ''
     """
     annotate_distill.py \\
-        --matrix ${matrix} \\
-        --validation ${validation} \\
+        --matrix '${matrix}' \\
+        --validation '${validation}' \\
         --outdir . \\
         ${reference_arg} \\
         ${args}

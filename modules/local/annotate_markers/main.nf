@@ -18,11 +18,11 @@ process ANNOTATE_MARKERS {
 
     script:
     def args = task.ext.args ?: ''
-    def db_arg = markers_db ? "--markers-db ${markers_db}" : ''
+    def db_arg = markers_db ? "--markers-db '${markers_db}'" : ''
     """
     annotate_markers.py \\
-        --matrix ${matrix} \\
-        --validation ${validation} \\
+        --matrix '${matrix}' \\
+        --validation '${validation}' \\
         --outdir . \\
         ${db_arg} \\
         ${args}

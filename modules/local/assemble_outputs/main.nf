@@ -21,14 +21,14 @@ process ASSEMBLE_OUTPUTS {
     script:
     def args = task.ext.args ?: ''
     prefix = task.ext.prefix ?: "${meta.id}"
-    def annotation_args = annotations.collect { folder -> "--annotations ${folder}" }.join(' ')
-    def cloupe_arg = cloupe ? "--cloupe ${cloupe}" : ''
-    def spaceranger_arg = spaceranger_outs ? "--spaceranger-outs ${spaceranger_outs}" : ''
+    def annotation_args = annotations.collect { folder -> "--annotations '${folder}'" }.join(' ')
+    def cloupe_arg = cloupe ? "--cloupe '${cloupe}'" : ''
+    def spaceranger_arg = spaceranger_outs ? "--spaceranger-outs '${spaceranger_outs}'" : ''
     """
     assemble_outputs.py \\
-        --id ${prefix} \\
-        --matrix ${matrix} \\
-        --validation ${validation} \\
+        --id '${prefix}' \\
+        --matrix '${matrix}' \\
+        --validation '${validation}' \\
         ${annotation_args} \\
         --outs outs \\
         --multiqc . \\

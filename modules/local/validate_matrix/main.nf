@@ -20,8 +20,8 @@ process VALIDATE_MATRIX {
     prefix = task.ext.prefix ?: "${meta.id}"
     """
     validate_matrix.py \\
-        --matrix ${matrix} \\
-        --out ${prefix}.validation.json \\
+        --matrix '${matrix}' \\
+        --out '${prefix}.validation.json' \\
         ${args}
     """
 

@@ -22,7 +22,6 @@ from pathlib import Path
 from cellannotate.annotators import registry
 from cellannotate.annotators.base import TENX_CLOUD_TOKEN, Annotator
 from cellannotate.errors import ModelError
-from cellannotate.validation.matrix import validate_matrix
 from cellannotate.validation.report import ValidationReport
 
 TOKEN_STEP = "CHECK_TOKEN"
@@ -85,7 +84,17 @@ def _left_out(model: Annotator, asked: Annotator | None, report: ValidationRepor
     return model.unavailable(report, request)
 
 
+def leave_out(report: ValidationReport, model: Annotator, reason: str) -> ValidationReport:
+    """``report`` with a planned model left out for ``reason`` (its inputs cannot be had), said in its
+    plan and its warnings; the models asked for by name are never left out this way."""
+    kept = [registry.get(name) for name in report.models if name != model.name]
+    plan = Plan(report.requested_model, kept, {**report.models_left_out, model.name: reason})
+    return dataclasses.replace(plan.apply(report), warnings=[*report.warnings, f"{model.title} left out: {reason}"])
+
+
 def validate_and_plan(path: Path, request: str | None = None) -> ValidationReport:
     """Validate the matrix at ``path`` and write the plan for ``request`` into the report."""
+    from cellannotate.validation.matrix import validate_matrix
+
     report = validate_matrix(path)
     return plan_models(report, request).apply(report)

@@ -1,24 +1,30 @@
 """The models this tool knows, in the order they run and are reported.
 
-Everything that needs the list of models (the planner, the CLI's choices, the local
-pipeline, the ``bin/`` steps, the report) reads it here, so adding a model is one
-:func:`register` call and its own subpackage.
+Everything that needs the list of models (the planner, the CLI's choices and options, the
+local pipeline, the ``bin/`` steps, the report, the generated Nextflow files) reads it here,
+so adding a model is one :func:`register` call and its own subpackage.
 """
 
 from __future__ import annotations
 
-from cellannotate.annotators.base import Annotator
+from cellannotate.annotators.base import Annotator, ModelOption
 from cellannotate.errors import ModelError, UsageError
 
 _MODELS: dict[str, Annotator] = {}
 
 
 def register(model: Annotator) -> Annotator:
-    """Add ``model``; its name, folder and choices must be new."""
+    """Add ``model``; its name, folder, step and choices must be new, and an option it shares
+    with another model by name must be the same declaration (one name, one meaning)."""
     for other in _MODELS.values():
-        clash = ({model.name, model.folder} & {other.name, other.folder}) or (set(model.choices) & set(other.choices))
+        clash = ({model.name, model.folder, model.step} & {other.name, other.folder, other.step}
+                 or set(model.choices) & set(other.choices))
         if clash:
             raise ValueError(f"{model!r} clashes with {other!r} on {sorted(clash)}")
+    for option in model.options:
+        known = next((o for o in options() if o.name == option.name), option)
+        if known != option:
+            raise ValueError(f"{model!r} declares option {option.name} unlike another model does")
     _MODELS[model.name] = model
     return model
 
@@ -29,10 +35,21 @@ def unregister(name: str) -> None:
 
 
 def models() -> list[Annotator]:
+    """Every registered model, in the order they run and are reported."""
     return list(_MODELS.values())
 
 
+def options() -> list[ModelOption]:
+    """Every model's options, each once, in registry order (``cellannotate annotate`` offers them all)."""
+    seen: dict[str, ModelOption] = {}
+    for model in _MODELS.values():
+        for option in model.options:
+            seen.setdefault(option.name, option)
+    return list(seen.values())
+
+
 def get(name: str) -> Annotator:
+    """The model registered as ``name``; :class:`ModelError` listing the known ones otherwise."""
     try:
         return _MODELS[name]
     except KeyError:

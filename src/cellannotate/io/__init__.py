@@ -1,5 +1,3 @@
-"""Reading and writing: 10x HDF5 matrices, and files and folders that appear whole or not at all."""
-
-from cellannotate.io.tenx_h5 import FeatureTable, TenxMatrix, read_10x_h5, write_10x_h5
-
-__all__ = ["FeatureTable", "TenxMatrix", "read_10x_h5", "write_10x_h5"]
+"""Reading and writing: 10x HDF5 matrices (:mod:`.tenx_h5`), files and folders that appear whole
+or not at all (:mod:`.atomic`), per-cell arrays on disk (:mod:`.npy`), Space Ranger folders
+(:mod:`.spaceranger`). Nothing is imported here, so a light module can use :mod:`.atomic`."""

@@ -20,7 +20,10 @@ with one line that names the destination.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import fcntl
+import logging
 import os
 import shutil
 import stat
@@ -230,6 +233,7 @@ def atomic_directory(dest: Path, hint: str = "write elsewhere") -> Iterator[Path
     anything else is refused with ``hint`` (what the user can do instead).
     """
     dest = Path(dest)
+    _restore_interrupted(dest)
     check_replaceable_folder(dest, hint)
     ensure_folder(dest.parent)
     remove_stale(dest.parent, f".{dest.name}.*.old")
@@ -244,6 +248,8 @@ def atomic_directory(dest: Path, hint: str = "write elsewhere") -> Iterator[Path
             if not dest.exists():
                 os.replace(content, dest)
                 return
+            if _exchange(content, dest):
+                return  # the old folder now lies in the staging folder, which is removed
             with staging_folder(dest.parent, f".{dest.name}.", ".old") as old:
                 os.replace(dest, old / dest.name)
                 try:
@@ -251,3 +257,36 @@ def atomic_directory(dest: Path, hint: str = "write elsewhere") -> Iterator[Path
                 except BaseException:
                     os.replace(old / dest.name, dest)
                     raise
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux ``renameat2`` with ``RENAME_EXCHANGE``), so no moment exists
+    without ``b``; ``False`` where the system or filesystem cannot, and the caller moves in two steps."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _restore_interrupted(dest: Path) -> None:
+    """Put back a ``dest`` that a run killed mid-swap (without the exchange) left only in its ``.old`` folder."""
+    if dest.exists() or dest.is_symlink():
+        return
+    for old in sorted(dest.parent.glob(f".{dest.name}.*.old")):
+        kept = old / dest.name
+        if kept.is_dir() and not kept.is_symlink() and _is_stale(old / STAGING_MARKER):
+            os.replace(kept, dest)
+            logging.getLogger(__name__).warning("warning: restored %s, which an interrupted run had moved aside", dest)
+            return

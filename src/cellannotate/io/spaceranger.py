@@ -11,7 +11,6 @@ memory. Cells without a polygon keep NaN coordinates and are counted, not droppe
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from cellannotate.errors import CellAnnotateError
+from cellannotate.io.checked import check_regular, read_json
 
 GEOJSON = "cell_segmentations.geojson"
 UMAP_CSV = "analysis/umap/gene_expression_2_components/projection.csv"
@@ -27,6 +27,10 @@ HIRES = "tissue_hires_image.png"
 GEOJSON_PLACES = ("", "segmented_outputs", "outs/segmented_outputs")
 SPATIAL_PLACES = ("spatial", "segmented_outputs/spatial", "outs/segmented_outputs/spatial", "outs/spatial", "../spatial")
 _CELL_ID = re.compile(r"^cellid_0*(\d+)-\d+$")
+MAX_NESTING = 32                        # a FeatureCollection's MultiPolygon nests 6 deep
+OPENING, CLOSING = np.frombuffer(b"[{", dtype=np.uint8), np.frombuffer(b"]}", dtype=np.uint8)
+MAX_IMAGE_BYTES = 256 << 20
+MAX_IMAGE_PIXELS = 64_000_000           # Space Ranger's hires image is at most 6,000 pixels a side
 
 
 class SpaceRangerError(CellAnnotateError):
@@ -80,6 +84,38 @@ def _outer_ring(geometry) -> list | None:
     return None
 
 
+def _feature_centroid(feature, row_of: dict) -> tuple[int, tuple[float, float]] | None:
+    """The matrix row and polygon centroid of one feature; ``None`` for a feature that names no cell of
+    the matrix or whose geometry is not a polygon of (x, y) points (counted, never fatal)."""
+    try:
+        cell = feature["properties"]["cell_id"]
+        row = row_of.get(cell) if isinstance(cell, int) and not isinstance(cell, bool) else None
+        ring = _outer_ring(feature["geometry"]) if row is not None else None
+        if ring is None:
+            return None
+        centroid = polygon_centroid(ring)
+    except (TypeError, KeyError, IndexError, ValueError):
+        return None
+    return (row, centroid) if np.isfinite(centroid).all() else None
+
+
+def _deepest_nesting(path: Path, limit: int) -> int:
+    """How deep the file's brackets nest, stopping once past ``limit`` (strings counted as well: a
+    segmentation has no brackets in its text). ijson's memory grows with the square of the depth."""
+    depth = deepest = 0
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            codes = np.frombuffer(block, dtype=np.uint8)
+            steps = (np.isin(codes, OPENING).astype(np.int64) - np.isin(codes, CLOSING).astype(np.int64))
+            if not steps.any():
+                continue
+            running = depth + np.cumsum(steps)
+            deepest, depth = max(deepest, int(running.max())), int(running[-1])
+            if deepest > limit:
+                break
+    return deepest
+
+
 def read_centroids(path: Path, barcodes: np.ndarray) -> tuple[np.ndarray, int, int]:
     """Each barcode's polygon centroid ``(n, 2)``, how many cells had no polygon, and how many
     polygons named no cell of the matrix."""
@@ -88,31 +124,49 @@ def read_centroids(path: Path, barcodes: np.ndarray) -> tuple[np.ndarray, int, i
     row_of = {int(m.group(1)): row for row, b in enumerate(barcodes) if (m := _CELL_ID.match(str(b)))}
     centroids = np.full((len(barcodes), 2), np.nan)
     unmatched = 0
+    check_regular(path, "the cell segmentation", SpaceRangerError)
     try:
+        if _deepest_nesting(path, MAX_NESTING) > MAX_NESTING:
+            raise SpaceRangerError(f"the cell segmentation {path} nests deeper than GeoJSON polygons do "
+                                   f"({MAX_NESTING} levels): it is not a Space Ranger segmentation")
         with open(path, "rb") as fh:
             for feature in ijson.items(fh, "features.item", use_float=True):
-                cell = (feature.get("properties") or {}).get("cell_id") if isinstance(feature, dict) else None
-                row = row_of.get(cell) if isinstance(cell, int) else None
-                ring = _outer_ring(feature.get("geometry")) if row is not None else None
-                if ring is None:
+                found = _feature_centroid(feature, row_of)
+                if found is None:
                     unmatched += 1
                     continue
-                centroids[row] = polygon_centroid(ring)
-    except (OSError, ValueError, ijson.JSONError) as exc:
-        raise SpaceRangerError(f"cannot read the cell segmentation {path}: {exc}") from None
+                centroids[found[0]] = found[1]
+    except (OSError, ValueError, ijson.JSONError, ijson.IncompleteJSONError) as exc:
+        raise SpaceRangerError(f"cannot read the cell segmentation {path}: it is not valid GeoJSON "
+                               f"({type(exc).__name__})") from None
     return centroids, int(np.isnan(centroids[:, 0]).sum()), unmatched
 
 
 def read_image(path: Path | None) -> np.ndarray | None:
+    """The tissue image as an RGB array, or ``None`` without one."""
     if path is None:
         return None
+    import warnings
+
     from PIL import Image
 
+    check_regular(path, "the tissue image", SpaceRangerError)
+    if Path(path).stat().st_size > MAX_IMAGE_BYTES:
+        raise SpaceRangerError(f"the tissue image {path} is larger than {MAX_IMAGE_BYTES:,} bytes: not a hires image")
     try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except OSError as exc:
-        raise SpaceRangerError(f"cannot read the tissue image {path}: {exc}") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                if image.width * image.height > MAX_IMAGE_PIXELS:
+                    raise SpaceRangerError(f"the tissue image {path} claims {image.width:,} x {image.height:,} pixels, "
+                                           "more than a hires image has")
+                return np.asarray(image.convert("RGB"))
+    except SpaceRangerError:
+        raise
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError, Image.DecompressionBombWarning,
+            Image.DecompressionBombError) as exc:
+        raise SpaceRangerError(f"cannot read the tissue image {path} ({type(exc).__name__}): is it a PNG "
+                               "Space Ranger wrote?") from None
 
 
 def read_umap(path: Path | None, barcodes: np.ndarray) -> np.ndarray | None:
@@ -123,28 +177,42 @@ def read_umap(path: Path | None, barcodes: np.ndarray) -> np.ndarray | None:
 
     try:
         frame = pd.read_csv(path, index_col=0)
-    except (OSError, ValueError) as exc:
-        raise SpaceRangerError(f"cannot read Space Ranger's UMAP {path}: {exc}") from None
-    if frame.shape[1] != 2 or not frame.index.is_unique:
-        raise SpaceRangerError(f"{path} is not a two-column projection with one row per barcode")
-    return frame.reindex(pd.Index(np.asarray(barcodes).astype(str))).to_numpy(dtype=np.float64)
+        if frame.shape[1] != 2 or not frame.index.is_unique:
+            raise ValueError("not two columns, one row per barcode")
+        return frame.reindex(pd.Index(np.asarray(barcodes).astype(str))).to_numpy(dtype=np.float64)
+    except (OSError, ValueError, TypeError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise SpaceRangerError(f"Space Ranger's UMAP {path} is not a two-column numeric projection with one row "
+                               f"per barcode ({type(exc).__name__})") from None
 
 
-def read_tissue_layout(folder: Path, barcodes: np.ndarray) -> TissueLayout:
-    """What a Space Ranger output folder says about where the cells lie; one-line error if unusable."""
+def spaceranger_files(folder: Path) -> tuple[Path, Path]:
+    """The segmentation and the scale factors of a Space Ranger folder: checked before any model runs,
+    so a wrong folder costs seconds, not a whole run."""
     folder = Path(folder)
-    if not folder.is_dir():
+    try:
+        is_folder = folder.is_dir()
+    except OSError as exc:
+        raise SpaceRangerError(f"--spaceranger-outs cannot be reached: {exc.strerror}") from None
+    if not is_folder:
         raise SpaceRangerError(f"--spaceranger-outs is not a folder: {folder}")
     geojson, scalefactors = _find(folder, GEOJSON, GEOJSON_PLACES), _find(folder, SCALEFACTORS, SPATIAL_PLACES)
     if geojson is None or scalefactors is None:
         raise SpaceRangerError(f"{folder} lacks {GEOJSON} or spatial/{SCALEFACTORS}: point --spaceranger-outs at a "
                                "Visium HD run's outs/ or outs/segmented_outputs/")
-    try:
-        factors = json.loads(scalefactors.read_text())
-    except (OSError, ValueError) as exc:
-        raise SpaceRangerError(f"cannot read {scalefactors}: {exc}") from None
-    if not isinstance(factors, dict):
-        raise SpaceRangerError(f"{scalefactors} is not a JSON object")
+    check_regular(geojson, "the cell segmentation", SpaceRangerError)
+    check_regular(scalefactors, "Space Ranger's scale factors", SpaceRangerError)
+    return geojson, scalefactors
+
+
+def read_tissue_layout(folder: Path, barcodes: np.ndarray) -> TissueLayout:
+    """What a Space Ranger output folder says about where the cells lie; one-line error if unusable."""
+    folder = Path(folder)
+    geojson, scalefactors = spaceranger_files(folder)
+    factors = read_json(scalefactors, "Space Ranger's scale factors", SpaceRangerError, max_bytes=1 << 20)
+    odd = [str(k)[:40] for k, v in factors.items()
+           if isinstance(v, bool) or not isinstance(v, (int, float)) or not abs(v) < 1e15]
+    if odd:
+        raise SpaceRangerError(f"{scalefactors}: {', '.join(odd)} should be numbers: is it Space Ranger's file?")
     centroids, without, unmatched = read_centroids(geojson, barcodes)
     if without == len(barcodes):
         raise SpaceRangerError(f"no cell of the matrix has a polygon in {geojson}: is it from the same run?")

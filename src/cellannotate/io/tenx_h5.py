@@ -12,6 +12,8 @@ Two layouts are understood: Cell Ranger v3+ / Space Ranger (group ``matrix`` wit
 
 from __future__ import annotations
 
+import errno
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +48,7 @@ class FeatureTable:
         return self.types == GENE_EXPRESSION
 
     def subset(self, mask: np.ndarray) -> "FeatureTable":
+        """The features where ``mask`` holds."""
         return FeatureTable(self.ids[mask], self.names[mask], self.types[mask], self.genomes[mask])
 
 
@@ -86,8 +89,9 @@ def _check_path(path: Path) -> None:
         path.stat()
     except PermissionError:
         raise MatrixError(f"matrix file is not readable (permission denied on it or its folder): {path}") from None
-    except OSError:
-        pass
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise MatrixError(f"the matrix path is too long for the filesystem: {str(path)[:120]}...") from None
     if not path.exists():
         raise MatrixError(f"matrix file not found: {path}")
     if path.is_dir():
@@ -199,6 +203,8 @@ class TenxMatrix:
             if dataset.dtype.kind not in kinds:
                 raise MatrixError(f"{self.path}: '{name}' must be {what}, found dtype {dataset.dtype}")
         self._expect_length("features", len(self.features), self.n_features)
+        if barcodes.ndim != 1:
+            raise MatrixError(f"{self.path}: barcodes must be one list of strings, not a {barcodes.ndim}-D array")
         self._expect_length("barcodes", barcodes.shape[0], self.n_cells)
         self._expect_length("indptr", group["indptr"].shape[0], self.n_cells + 1)
         self._expect_length("indices", self._indices.shape[0], self._data.shape[0])
@@ -232,6 +238,7 @@ class TenxMatrix:
     # -- data ----------------------------------------------------------------------
     @property
     def barcodes(self) -> np.ndarray:
+        """Every barcode as ``str``, in file order (read once, on first use)."""
         if self._barcodes is None:
             self._barcodes = _decode(self._read(self._barcodes_ds, slice(None), "barcodes"))
         return self._barcodes
@@ -250,8 +257,15 @@ class TenxMatrix:
         except (OSError, ValueError, RuntimeError) as exc:
             raise MatrixError(f"cannot read {what} of {self.path} (truncated?): {exc}") from None
 
+    @functools.cached_property
+    def gene_expression_columns(self) -> np.ndarray:
+        """Indices of the ``Gene Expression`` features, ascending: the columns every model and
+        output reads (antibody or CRISPR features never enter a label)."""
+        return np.flatnonzero(self.features.gene_expression)
+
     @property
     def nnz(self) -> int:
+        """Number of stored counts."""
         return int(self.indptr[-1]) if len(self.indptr) else 0
 
     def read_cells(self, start: int, stop: int, features: np.ndarray | None = None) -> sp.csr_matrix:
@@ -290,6 +304,7 @@ class TenxMatrix:
 
     # -- lifetime ------------------------------------------------------------------
     def close(self) -> None:
+        """Close the HDF5 file (safe to call twice)."""
         h5 = getattr(self, "_h5", None)
         if h5 is not None:
             h5.close()

@@ -27,9 +27,10 @@ import numpy as np
 import pandas as pd
 
 from cellannotate import __version__
-from cellannotate.annotators.cloud.results import PUBLISHED as CLOUD_FILES
+from cellannotate.annotators import registry
 from cellannotate.io.atomic import atomic_directory
-from cellannotate.celltypes import EMBEDDING_NAME, UNASSIGNED, CellTypeTable
+from cellannotate.celltypes import EMBEDDING_NAME, UNASSIGNED, CellTypeTable, load_rows
+from cellannotate.lineage import agreement_table
 from cellannotate.io.spaceranger import TissueLayout, read_tissue_layout
 from cellannotate.outputs.diffexp import DiffExpResult, differential_expression
 from cellannotate.errors import OutputError
@@ -47,9 +48,6 @@ DE_CSV = "cell_annotation_differential_expression.csv"
 REPORT_HTML = "web_summary_cell_types.html"
 CLOUPE_OUT = "cell_annotation_sample_cloupe.cloupe"
 OUTS_HINT = "choose another --outdir (a Space Ranger run folder keeps its own outs/)"
-# Files an annotation step may leave in its folder that are published as they are (the 10x
-# Cloud's raw results).
-PUBLISHED_EXTRAS = tuple(CLOUD_FILES.values())
 
 
 def _check_barcodes(table: CellTypeTable, matrix: TenxMatrix) -> None:
@@ -61,6 +59,7 @@ def _check_barcodes(table: CellTypeTable, matrix: TenxMatrix) -> None:
 
 
 def model_summary(table: CellTypeTable) -> dict:
+    """One model's entry in ``summary.json``: cells, labels per level, confidence."""
     conf = table.confidence[np.isfinite(table.confidence)]
     return {
         "cells": table.n_cells,
@@ -93,7 +92,8 @@ def _model_outputs(staging: Path, folder: Path, table: CellTypeTable, matrix: Te
     diffexp = differential_expression(matrix, table.coarse)
     diffexp.write_csv(target / DE_CSV)
     write_loupe_csv(target / LOUPE_CSV, table)
-    for name in PUBLISHED_EXTRAS:
+    model = registry.by_folder(table.model)
+    for name in model.publishes if model else ():
         if (Path(folder) / name).exists():
             shutil.copyfile(Path(folder) / name, target / name)
     return diffexp
@@ -142,10 +142,16 @@ def assemble_outputs(
                     for folder, table in zip(annotation_dirs, tables)]
         summary["models"] = {table.model: model_summary(table) for table in tables}
         log.info("writing %s.h5ad", sample_id)
-        embeddings = {f"X_{t.model.lower()}_embedding": np.load(Path(f) / EMBEDDING_NAME, mmap_mode="r")
+        embeddings = {f"X_{t.model.lower()}_embedding": load_rows(Path(f) / EMBEDDING_NAME, mmap=True)
                       for f, t in zip(annotation_dirs, tables) if (Path(f) / EMBEDDING_NAME).exists()}
         write_h5ad(staging / f"{sample_id}.h5ad", sample_id, matrix, tables, validation, embeddings, layout)
-        (staging / REPORT_HTML).write_text(render_report(sample_id, validation, sections, summary["warnings"]), encoding="utf-8")
+        if len(tables) > 1:
+            summary["agreement"] = [{"models": [a, b], "cells_both_labelled": n, "share_same_lineage": share}
+                                    for a, b, n, share in agreement_table(tables)]
+        agreement = [(a["models"][0], a["models"][1], a["cells_both_labelled"], a["share_same_lineage"])
+                     for a in summary.get("agreement", [])]
+        (staging / REPORT_HTML).write_text(render_report(sample_id, validation, sections, summary["warnings"],
+                                                         agreement), encoding="utf-8")
         if cloupe is not None:
             shutil.copyfile(cloupe, staging / CLOUPE_OUT)
             summary["cloupe"] = CLOUPE_OUT

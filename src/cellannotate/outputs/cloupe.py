@@ -87,7 +87,7 @@ def _groups(tables: list[CellTypeTable]) -> list[tuple[str, np.ndarray]]:
 
 def write_louper_input(path: Path, matrix: TenxMatrix, tables: list[CellTypeTable], chunk_cells: int = DEFAULT_CHUNK_CELLS) -> None:
     """Write louper's interchange HDF5: gene-expression matrix, cell types, projections."""
-    ge = np.flatnonzero(matrix.features.gene_expression)
+    ge = matrix.gene_expression_columns
     with TenxH5Writer(path, matrix.features.subset(ge), matrix.barcodes) as writer:
         for chunk in matrix.iter_chunks(chunk_cells, features=ge):
             writer.append(chunk.counts)

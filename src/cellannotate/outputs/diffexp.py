@@ -51,6 +51,7 @@ class DiffExpResult:
         return pd.DataFrame(columns)
 
     def write_csv(self, path) -> None:
+        """Write the table whole or not at all."""
         with atomic_path(path) as tmp:
             self.frame().to_csv(tmp, index=False, float_format="%.6g")
 
@@ -84,7 +85,7 @@ def differential_expression(
     tested.sort(key=lambda ns: (-ns[1], ns[0]))
     code_of = {name: k for k, (name, _) in enumerate(tested)}
     codes = np.array([code_of.get(label, -1) for label in labels])
-    ge = np.flatnonzero(matrix.features.gene_expression)
+    ge = matrix.gene_expression_columns
     n_types, n_genes = len(tested), len(ge)
 
     sum_log = np.zeros((n_types, n_genes))

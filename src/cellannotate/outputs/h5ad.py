@@ -11,6 +11,7 @@ the run metadata. Everything but ``X`` is written with anndata's own element wri
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import h5py
@@ -18,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from cellannotate import __version__
+from cellannotate.errors import OutputError
+from cellannotate.lineage import agreement
 from cellannotate.io.atomic import atomic_path
 from cellannotate.celltypes import CellTypeTable
 from cellannotate.io.spaceranger import TissueLayout
@@ -36,6 +39,22 @@ def obs_key(model: str, column: str) -> str:
     return f"{model.lower()}_{column}"
 
 
+BYTES_PER_COUNT = 8           # a value and a column index, before compression
+SPARE_BYTES = 64 << 20
+# Where several models ran: whether those that labelled a cell agree on its lineage (none is changed).
+AGREEMENT_COLUMN = "models_agree_on_lineage"
+
+
+def _check_space(path: Path, nnz: int) -> None:
+    """Refuse before writing when the disk cannot hold the counts: HDF5 does not fail cleanly when a disk
+    fills under it (it can crash as it closes the file)."""
+    needed = nnz * BYTES_PER_COUNT + SPARE_BYTES
+    free = shutil.disk_usage(path.parent).free
+    if free < needed:
+        raise OutputError(f"not enough free space for {path.name}: it needs up to {needed / 2**20:,.0f} MiB, "
+                          f"{free / 2**20:,.0f} MiB are free in {path.parent}")
+
+
 def _obs(matrix: TenxMatrix, tables: list[CellTypeTable]) -> pd.DataFrame:
     obs = pd.DataFrame(index=pd.Index(matrix.barcodes.astype(str), name="barcode"))
     for table in tables:
@@ -43,6 +62,8 @@ def _obs(matrix: TenxMatrix, tables: list[CellTypeTable]) -> pd.DataFrame:
                                ("fine_cell_type", table.fine)):
             obs[obs_key(table.model, column)] = pd.Categorical(values.astype(str))
         obs[obs_key(table.model, "confidence")] = table.confidence.astype(np.float32)
+    if len(tables) > 1:
+        obs[AGREEMENT_COLUMN] = pd.Categorical(agreement(tables), categories=["agree", "disagree", "n/a"])
     return obs
 
 
@@ -106,7 +127,8 @@ def write_h5ad(
     ``layout`` (from a Space Ranger folder) gives ``obsm['spatial']`` (full-resolution pixels)
     and ``uns['spatial'][sample_id]`` (hires image, scale factors), the layout squidpy reads.
     """
-    ge = np.flatnonzero(matrix.features.gene_expression)
+    _check_space(Path(path), matrix.nnz)
+    ge = matrix.gene_expression_columns
     uns = {
         "cellannotate": {
             "version": __version__,

@@ -29,5 +29,6 @@ def loupe_frame(table: CellTypeTable) -> pd.DataFrame:
 
 
 def write_loupe_csv(path: Path, table: CellTypeTable) -> None:
+    """Write the Loupe Browser categories CSV whole or not at all."""
     with atomic_path(Path(path)) as tmp:
         loupe_frame(table).to_csv(tmp, index=False)

@@ -30,7 +30,8 @@ def write_multiqc_content(folder: Path, sample_id: str, validation: ValidationRe
         ["Sample", "Cells", "Gene expression features", "Species", "Matrix kind", "Median UMI counts per cell",
          "Warnings"],
         [sample_id, validation.n_cells, validation.n_gene_expression_features, validation.species,
-         validation.matrix_kind, round(validation.median_counts_per_cell, 1), len(summary["warnings"])]))
+         validation.matrix_kind, round(validation.median_counts_per_cell, 1),
+         " | ".join(" ".join(w.split()) for w in summary["warnings"]) or "none"]))
     for model, stats in summary["models"].items():
         slug = re.sub(r"\W+", "_", model).lower()
         path = folder / f"{sample_id}_{slug}_cell_types_mqc.tsv"

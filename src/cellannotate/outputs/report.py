@@ -74,6 +74,7 @@ def _plan_rows(validation: ValidationReport, sections: list[ModelSection]) -> li
 
 
 def colours(labels: list[str]) -> dict[str, str]:
+    """A colour per label (Unassigned grey), stable for the same labels."""
     out = {}
     for i, label in enumerate(label for label in labels if label != UNASSIGNED):
         out[label] = PALETTE[i % len(PALETTE)]
@@ -148,6 +149,7 @@ def scatter(table: CellTypeTable, palette: dict[str, str], size: int = 460) -> s
 
 
 def legend(palette: dict[str, str], labels: list[str]) -> str:
+    """HTML legend of ``labels`` in their colours."""
     return '<div class="legend">' + "".join(
         f'<span><i style="background:{palette[label]}"></i>{_esc(label)}</span>' for label in labels
     ) + "</div>"
@@ -198,9 +200,19 @@ def _model_panel(section: ModelSection) -> str:
     return '<div class="grid">' + "".join(cards) + "</div>"
 
 
+def _agreement_card(rows: list) -> str:
+    if not rows:
+        return ""
+    body = _table([(f"{_title(a)} and {_title(b)}", f"{share:.0%} of {n:,} cells both labelled" if n else "no cell both labelled")
+                   for a, b, n, share in rows])
+    return ('<div class="card"><h2>Agreement between models (lineage: T cell, myeloid, neuron, ...)</h2>'
+            f"{body}<p>Per cell in the .h5ad: obs['models_agree_on_lineage']. No model's labels are changed.</p></div>")
+
+
 def render_report(sample_id: str, validation: ValidationReport, sections: list[ModelSection],
-                  warnings: list[str] | None = None) -> str:
-    """The whole HTML page as a string; ``warnings`` default to validation's and the models'."""
+                  warnings: list[str] | None = None, agreement: list | None = None) -> str:
+    """The whole HTML page as a string; ``warnings`` default to validation's and the models';
+    ``agreement`` rows (model, model, cells both labelled, share agreeing) where several models ran."""
     sample_rows = [
         ("Sample", sample_id),
         ("Matrix", validation.matrix),
@@ -234,6 +246,7 @@ def render_report(sample_id: str, validation: ValidationReport, sections: list[M
         f'<div class="card"><h2>Sample</h2>{_table(sample_rows)}</div>'
         f'<div class="card"><h2>Models</h2>{_table(_plan_rows(validation, sections))}</div>'
         f'<div class="card"><h2>Warnings</h2>{warning_html}</div>'
+        f"{_agreement_card(agreement or [])}"
         f'<div class="tabs">{"".join(tabs)}{panels}</div>'
         "</main></body></html>\n"
     )

@@ -1,6 +1,1 @@
-"""Step 2: is this a usable 10x matrix, and what is it (species, kind, cells)?"""
-
-from cellannotate.validation.matrix import check_cells, matrix_species, validate_matrix
-from cellannotate.validation.report import ValidationReport
-
-__all__ = ["ValidationReport", "check_cells", "matrix_species", "validate_matrix"]
+"""Step 2: is the matrix usable, and what is it (:mod:`.matrix`); the report that says so (:mod:`.report`)."""

@@ -49,7 +49,7 @@ def _gene_expression(matrix: TenxMatrix) -> tuple[np.ndarray, dict]:
     if matrix.n_features == 0:
         raise MatrixError(f"{matrix.path}: the matrix has no features")
     types = dict(Counter(matrix.features.types.tolist()))
-    ge = np.flatnonzero(matrix.features.gene_expression)
+    ge = matrix.gene_expression_columns
     if len(ge) == 0:
         raise MatrixError(
             f"{matrix.path}: no 'Gene Expression' features (found {', '.join(sorted(types))}); "

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cellannotate import __version__
 from cellannotate.errors import MatrixError
 from cellannotate.io.atomic import write_text_atomic
-from cellannotate.io.tenx_h5 import TenxMatrix
+from cellannotate.io.checked import read_json
+
+if TYPE_CHECKING:
+    from cellannotate.io.tenx_h5 import TenxMatrix
 
 
 @dataclass
@@ -46,17 +51,28 @@ class ValidationReport:
     cellannotate_version: str = __version__
 
     def to_dict(self) -> dict:
+        """The report as JSON-ready data."""
         return asdict(self)
 
     def write_json(self, path: Path) -> None:
+        """Write ``validation.json`` whole or not at all."""
         write_text_atomic(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def read_json(cls, path: Path) -> "ValidationReport":
+        """Read a report; a missing or malformed one (a field of the wrong type included) is one clear error."""
+        fields = read_json(Path(path), "validation report", MatrixError, max_bytes=16 << 20)
+        hints = typing.get_type_hints(cls)
+        unknown = sorted(set(fields) - set(hints))
+        wrong = [name for name, value in fields.items() if name in hints and not _fits(value, hints[name])]
+        if unknown or wrong:
+            raise MatrixError(f"validation report {path} is not one validate_matrix.py wrote: "
+                              + ", ".join([f"unknown field {n[:40]}" for n in unknown[:3]]
+                                          + [f"{n} has the wrong type" for n in wrong[:3]]))
         try:
-            return cls(**json.loads(Path(path).read_text()))
-        except (OSError, ValueError, TypeError) as exc:
-            raise MatrixError(f"cannot read validation report {path}: {exc}") from None
+            return cls(**fields)
+        except TypeError:
+            raise MatrixError(f"validation report {path} lacks fields validate_matrix.py writes") from None
 
     def check_matches(self, matrix: TenxMatrix) -> None:
         """Refuse a report made from another matrix (its labels would not fit these cells)."""
@@ -65,3 +81,20 @@ class ValidationReport:
                 f"the validation report ({self.n_cells:,} cells, {self.nnz:,} counts) was made from another matrix "
                 f"than {matrix.path} ({matrix.n_cells:,} cells, {matrix.nnz:,} counts)"
             )
+
+
+def _fits(value, hint) -> bool:
+    """Whether a JSON value fits a field's type (``int | None``, ``dict``, ``float``, ...): bool is no number,
+    an int is a float, and lists and dicts hold text or numbers only."""
+    allowed = typing.get_args(hint) or (hint,)
+    for kind in allowed:
+        if kind is type(None) and value is None:
+            return True
+        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True
+        if kind in (int, str, bool) and type(value) is kind:
+            return True
+        if kind in (list, dict) and isinstance(value, kind):
+            items = value.values() if isinstance(value, dict) else value
+            return all(isinstance(v, (str, int, float, bool, type(None), dict)) for v in items)
+    return False

@@ -39,6 +39,7 @@ class SpeciesCall:
     detail: dict
 
     def to_dict(self) -> dict:
+        """The call as JSON-ready data."""
         return {"species": self.species, "evidence": self.evidence, **self.detail}
 
 

@@ -88,6 +88,8 @@ def temperature_scaling(weights, logits, entropy):
 
 @dataclass(frozen=True)
 class AzimuthAssets:
+    """The panhumanpy tables the engine needs, loaded once: panel, encoders, calibrators, label tables."""
+
     panel: list                 # gene symbols, sorted, as panhumanpy orders the model input
     classes: list               # per level, the encoder's class strings (index = head output)
     calibrators: list           # per level, a KerasModel taking (logits, entropy)

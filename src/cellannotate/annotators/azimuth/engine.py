@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from cellannotate.annotators.azimuth import ENGINES
 from cellannotate.annotators.azimuth.assets import EMBEDDING_LAYER, HEAD_SIZES, PANEL_SIZE, AzimuthAssets, load_assets
 from cellannotate.annotators.azimuth.labels import NO_MATCH, OUTPUT_COLUMNS, TIE_COLUMNS, Labeller
 from cellannotate.annotators.azimuth.weights import MODEL_VERSION
@@ -36,14 +37,14 @@ from cellannotate.panels import to_panel
 from cellannotate.parallel import map_ahead, thread_map
 from cellannotate.normalize import HEAD_CELLS, holds_counts, log_normalize
 from cellannotate.projection import pca_2d
+from cellannotate.io.npy import RowWriter
 from cellannotate.io.tenx_h5 import TenxMatrix
 
 log = logging.getLogger(__name__)
 
 CHUNK_CELLS = 8192                 # panhumanpy's evaluation batch size
 AHEAD = 2                          # chunks predicted by worker threads while one is labelled
-LOW_OVERLAP = 0.20
-ENGINES = ("numpy", "panhumanpy")
+LOW_OVERLAP = 0.5     # under half its panel, the report says what the model could not see
 
 
 def load_model(path: Path) -> KerasModel:
@@ -103,6 +104,7 @@ class ChunkPrediction:
 
 
 def predict_chunk(model: KerasModel, assets: AzimuthAssets, aligner: PanelAligner, chunk) -> ChunkPrediction:
+    """Run one chunk of cells through the network and calibrate every head (worker-thread work)."""
     *heads, embedded = model.predict(aligner(chunk.counts), want=(EMBEDDING_LAYER,))
     classes = np.column_stack([np.argmax(h, axis=1) for h in heads])
     calibrated = thread_map(lambda pair: calibrate(*pair), zip(heads, assets.calibrators))
@@ -114,24 +116,21 @@ def run_numpy(matrix: TenxMatrix, model_path: Path, embedding_path: Path, chunk_
     """Label every cell; the embedding goes to ``embedding_path`` (.npy) as it is computed."""
     assets = load_assets()
     model = load_model(model_path)
-    ge = np.flatnonzero(matrix.features.gene_expression)
+    ge = matrix.gene_expression_columns
     aligner = _aligner(matrix.features.names[ge], assets)
     # panhumanpy decides on the first cells of the matrix, once (every chunk is then treated alike).
     aligner.normalise = holds_counts(matrix.read_cells(0, min(matrix.n_cells, HEAD_CELLS), ge))
     labeller = Labeller(assets)
     columns = {name: [] for name in OUTPUT_COLUMNS + TIE_COLUMNS}
-    embedding = None
+    embedding = RowWriter(embedding_path, matrix.n_cells)
     # The next AHEAD chunks are predicted by worker threads while one is labelled (numpy and BLAS
     # release the GIL); at most AHEAD + 1 chunks are in memory at once.
     predict = functools.partial(predict_chunk, model, assets, aligner)
     for p in map_ahead(predict, matrix.iter_chunks(chunk_cells, features=ge), AHEAD):
-        if embedding is None:
-            embedding = np.lib.format.open_memmap(embedding_path, mode="w+", dtype=np.float32,
-                                                  shape=(matrix.n_cells, p.embedding.shape[1]))
-        embedding[p.start:p.stop] = p.embedding
+        embedding.put(p.start, p.stop, p.embedding)
         for name, values in labeller.label(p.classes, p.calibrated, p.top).items():
             columns[name].append(values)
-    embedding.flush()
+    embedding.finish()
     out = {name: np.concatenate(parts) for name, parts in columns.items()}
     out["normalised_here"] = aligner.normalise
     return out
@@ -141,10 +140,16 @@ def _aligner(symbols: np.ndarray, assets: AzimuthAssets) -> PanelAligner:
     aligner = PanelAligner(symbols, assets.panel)
     log.info("Azimuth: %d of %d panel genes in the matrix (%.0f%%)",
              round(aligner.overlap * PANEL_SIZE), PANEL_SIZE, 100 * aligner.overlap)
-    if aligner.overlap < LOW_OVERLAP:
-        log.warning("only %.1f%% of the Azimuth gene panel is in the matrix (under 20%%): labels may be unreliable; "
-                    "the panel needs gene symbols of a whole-transcriptome assay", 100 * aligner.overlap)
     return aligner
+
+
+def overlap_warning(overlap: float) -> list[str]:
+    """The report's warning when the matrix holds under :data:`LOW_OVERLAP` of the panel (else none)."""
+    if overlap >= LOW_OVERLAP:
+        return []
+    return [f"Pan-Human Azimuth saw only {round(overlap * PANEL_SIZE):,} of its {PANEL_SIZE:,} panel genes "
+            f"({overlap:.0%}, matched by symbol): the missing ones count as zero, so its labels are less reliable "
+            "than on a whole-transcriptome matrix"]
 
 
 def ontology_columns(fine: np.ndarray, assets: AzimuthAssets) -> dict:
@@ -164,6 +169,7 @@ def _space_ranger_label(values: np.ndarray) -> np.ndarray:
 
 
 def build_table(folder: str, matrix: TenxMatrix, columns: dict, embedding: np.ndarray, info: dict) -> CellTypeTable:
+    """The Space Ranger table from the labeller's columns: Unassigned where panhumanpy has no match, Cell Ontology added."""
     assets = load_assets()
     broad, coarse, fine = (_space_ranger_label(columns[f"azimuth_{level}"]) for level in ("broad", "medium", "fine"))
     assigned = coarse != UNASSIGNED
@@ -191,15 +197,18 @@ def annotate_azimuth(matrix: TenxMatrix, weights: Path, folder: str, scratch: Pa
 
         columns = run_panhumanpy(matrix, weights, embedding_path)
     embedding = np.load(embedding_path, mmap_mode="r")
+    overlap = PanelAligner(matrix.features.names[matrix.gene_expression_columns], load_assets().panel).overlap
     ties = {column: int((columns[column] != "").sum()) for column in TIE_COLUMNS if column in columns}
     info = {
         "model_name": "Pan-Human Azimuth", "model_version": MODEL_VERSION, "engine": engine,
         "weights": weights.name, "log_normalised_here": columns.pop("normalised_here"),
         "embedding_layer": EMBEDDING_LAYER, "embedding_dimensions": int(embedding.shape[1]),
         "projection_name": "PCA of the Azimuth embedding", "tied_refinements": ties,
+        "panel_genes_found": round(overlap * PANEL_SIZE), "warnings": overlap_warning(overlap),
         "report": {"model": "Pan-Human Azimuth v1 (panhumanpy 1.0.0 tables)", "engine": engine,
+                   "panel genes found": f"{round(overlap * PANEL_SIZE):,} of {PANEL_SIZE:,} (by symbol)",
                    "tied_refinements (broad / medium / fine)": " / ".join(f"{n:,}" for n in ties.values()) or "n/a"},
     }
     table = build_table(folder, matrix, columns, embedding, info)
-    table.attachments[EMBEDDING_NAME] = embedding_path
+    table.attach_embedding(embedding_path, f"Pan-Human Azimuth's {EMBEDDING_LAYER} layer")
     return table

@@ -25,6 +25,7 @@ from cellannotate.parallel import THREADS, thread_map
 
 
 def softmax(x):
+    """Row-wise softmax, in place on a copy shifted by each row's maximum (no overflow)."""
     e = x - x.max(axis=-1, keepdims=True)
     np.exp(e, out=e)
     e /= e.sum(axis=-1, keepdims=True)
@@ -77,6 +78,8 @@ def _activation(spec, layer: str):
 
 @dataclass
 class Layer:
+    """One layer of a Keras 3 archive: its name, class, config and weights by variable path."""
+
     name: str
     kind: str
     config: dict
@@ -175,10 +178,12 @@ class KerasModel:
         return cls(layers, ins, outs)
 
     def input_size(self, index: int = 0) -> int | None:
+        """Width of input ``index`` as the archive declares it (``None`` if it does not)."""
         shape = self.layers[self.inputs[index]].config.get("batch_shape")
         return shape[-1] if shape else None
 
     def output_sizes(self) -> list[int]:
+        """Units of each output head, in the model's output order."""
         return [self._units(name) for name in self.outputs]
 
     def _units(self, name):

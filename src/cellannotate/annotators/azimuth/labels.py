@@ -62,10 +62,12 @@ def combined_parts(labels: list, depth: int) -> list[tuple[int, str]]:
 
 
 def combined_label(labels: list, depth: int) -> str:
+    """The label made of the first ``depth`` levels of a hierarchy path, joined with ``|``."""
     return "|".join(part for _, part in combined_parts(labels, depth))
 
 
 def is_consistent(labels: list) -> bool:
+    """Whether each level's path extends the previous one (a label tree with no jumps)."""
     return all(labels[i].split("|") == labels[i + 1].split("|")[:-1] for i in range(len(labels) - 1))
 
 
@@ -79,6 +81,7 @@ class Refiner:
 
     @classmethod
     def from_table(cls, table: pd.DataFrame, level: str) -> "Refiner":
+        """The refinement map of one level (``broad``, ``medium``, ``fine``) from panhumanpy's table."""
         column = f"Annotate_{level}"
         annotations = dict(zip(table["Orig_Label"], table[column]))
         annotations.update({label: label for label in table[column]})

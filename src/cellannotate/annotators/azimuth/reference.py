@@ -38,7 +38,7 @@ def _import_panhumanpy():
 def run_panhumanpy(matrix: TenxMatrix, model_path: Path, embedding_path: Path) -> dict:
     """panhumanpy's per-cell outputs for ``matrix``; the embedding is saved to ``embedding_path``."""
     anndata, panhumanpy, tools = _import_panhumanpy()
-    ge = np.flatnonzero(matrix.features.gene_expression)
+    ge = matrix.gene_expression_columns
     counts = matrix.read_cells(0, matrix.n_cells, features=ge).astype(np.float32)
     adata = anndata.AnnData(X=counts)
     adata.obs_names = matrix.barcodes.astype(str)

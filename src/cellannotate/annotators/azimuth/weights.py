@@ -44,11 +44,13 @@ CHUNK_BYTES = 1 << 20
 
 
 def cache_dir() -> Path:
+    """Where ``cellannotate models fetch`` keeps the weights: ``$CELLANNOTATE_MODEL_CACHE`` or the XDG cache."""
     root = os.environ.get(CACHE_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cellannotate"
     return Path(root) / "azimuth" / MODEL_VERSION
 
 
 def panhumanpy_cache() -> Path:
+    """Where panhumanpy itself caches the weights, used when it already has them."""
     return Path.home() / ".cache" / "panhumanpy" / MODEL_VERSION / "inference_model" / CACHED_NAME
 
 

@@ -18,9 +18,13 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlencode
 
+import requests
+
 from cellannotate.annotators.cloud.token import CloudToken
-from cellannotate.annotators.cloud.transport import (CREATES, DEFAULT_URL, ONCE, Refused, RetryPolicy, Transport)
+from cellannotate.annotators.cloud.transport import (CREATES, DEFAULT_URL, ONCE, Refused, RetryPolicy, Transport,
+                                                     Unreachable, read_body)
 from cellannotate.errors import CloudError
+from cellannotate.io.checked import parse_json
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,13 @@ REQUIRES = ["results:json"]
 PIPELINE_NAME = "CELLRANGER_ANNOTATE_CS"
 PENDING_STATES = ("NEW", "INPROGRESS")
 PART_URL_SECONDS = 600
+STORAGE_TRIES = 3                   # fresh upload or download links asked for, when one expires
+MAX_ANSWER_BYTES = 16 << 20         # an API answer (JSON), decoded
+MAX_RESULT_BYTES = 8 << 30          # one result file; a 1,200,000-cell analysis is well under it
+
+
+class AnalysisFailed(CloudError):
+    """The service ran the analysis and it failed: a new one may succeed (Cell Ranger starts one)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,7 @@ class CloudSettings:
     allow_http: bool = False
 
     def url(self, api: str, path: str = "") -> str:
+        """The URL of ``path`` under the service's ``api`` (as Cell Ranger's client builds them)."""
         base = f"{self.base_url.rstrip('/')}/{API_PATHS[api]}"
         return f"{base}/{path}" if path else base
 
@@ -68,6 +80,8 @@ class ModelChoice:
 
 @dataclass(frozen=True)
 class Analysis:
+    """What the service says of an analysis: its status and the project it belongs to."""
+
     status: str
     project_id: str | None
 
@@ -84,6 +98,7 @@ class CloudClient:
         self._http = Transport(self.settings.base_url, token, self.settings.retry, self.settings.allow_http, sleep)
 
     def close(self) -> None:
+        """Close the HTTP sessions."""
         self._http.close()
 
     def __enter__(self) -> "CloudClient":
@@ -94,10 +109,8 @@ class CloudClient:
 
     def _json(self, method: str, url: str, what: str, **kwargs):
         response = self._http.send(method, url, what, **kwargs)
-        try:
-            return response.json()
-        except ValueError:
-            raise CloudError(f"10x Cloud sent a malformed (non-JSON or truncated) answer while trying to {what}") from None
+        return parse_json(read_body(response, MAX_ANSWER_BYTES, what), f"10x Cloud's answer to {what}", CloudError,
+                          (dict, list))
 
     @staticmethod
     def _field(body, key: str, what: str):
@@ -169,6 +182,16 @@ class CloudClient:
         return parts
 
     def _upload_part(self, blob_id: str, upload_id: str, number: int, block: bytes) -> str:
+        """Upload one part; a link the storage refuses (expired) is asked for again, as Cell Ranger does."""
+        for attempt in range(1, STORAGE_TRIES + 1):
+            try:
+                return self._upload_part_once(blob_id, upload_id, number, block)
+            except Refused as exc:
+                if exc.status not in (401, 403) or attempt == STORAGE_TRIES:
+                    raise
+                log.warning("%s; asking for a new upload link", exc)
+
+    def _upload_part_once(self, blob_id: str, upload_id: str, number: int, block: bytes) -> str:
         digest = base64.b64encode(hashlib.md5(block).digest()).decode()
         query = urlencode({"blobId": blob_id, "partNumber": number, "hash": digest,
                            "expirationSeconds": PART_URL_SECONDS, "uploadId": upload_id})
@@ -198,6 +221,7 @@ class CloudClient:
         return str(self._field(answer, "analysisID", "start the analysis"))
 
     def status(self, analysis_id: str) -> Analysis:
+        """The latest run's status of analysis ``analysis_id``."""
         what = "check the analysis"
         answer = self._json("GET", self.settings.url("projects", f"analyses/{analysis_id}"), what)
         runs = self._field(answer, "analysisRuns", what)
@@ -209,15 +233,22 @@ class CloudClient:
         """Poll until the analysis leaves NEW/INPROGRESS; bounded by ``max_wait`` seconds."""
         started = self._clock()
         while True:
-            analysis = self.status(analysis_id)
+            try:
+                analysis = self.status(analysis_id)
+            except Unreachable as exc:  # the service is down for a while: keep asking until max_wait, as Cell Ranger
+                if self._clock() - started >= self.settings.max_wait:
+                    raise
+                log.warning("could not check analysis %s (%s); asking again", analysis_id, exc)
+                self._sleep(self.settings.poll_interval)
+                continue
             elapsed = self._clock() - started
             if analysis.status == "COMPLETED":
                 if not analysis.project_id:
                     raise CloudError(f"10x Cloud completed analysis {analysis_id} but names no project for its outputs")
                 return analysis
             if analysis.status == "FAILED":
-                raise CloudError(f"10x Cloud analysis {analysis_id} failed on the server (see it in your 10x Cloud "
-                                 "account); a re-run starts a new one")
+                raise AnalysisFailed(f"10x Cloud analysis {analysis_id} failed on the server (see it in your 10x "
+                                     "Cloud account)")
             if analysis.status not in PENDING_STATES:
                 raise CloudError(f"10x Cloud analysis {analysis_id} is in an unknown state: {analysis.status}")
             if elapsed >= self.settings.max_wait:
@@ -239,9 +270,21 @@ class CloudClient:
             raise CloudError("10x Cloud's list of results is malformed") from None
 
     def download(self, file_id: str, dest: Path) -> None:
-        """Stream one output file to ``dest`` (the caller makes it atomic)."""
+        """Stream one output file to ``dest`` (the caller makes it atomic); a link the storage refuses
+        (expired) is asked for again, as Cell Ranger does."""
+        for attempt in range(1, STORAGE_TRIES + 1):
+            try:
+                return self._download_once(file_id, dest)
+            except Refused as exc:
+                if exc.status not in (401, 403) or attempt == STORAGE_TRIES:
+                    raise
+                log.warning("%s; asking for a new download link", exc)
+
+    def _download_once(self, file_id: str, dest: Path) -> None:
         answer = self._json("POST", self.settings.url("files", f"files/{file_id}/download"), "get a download URL")
         url = self._field(answer, "downloadURL", "get a download URL")
+        if not isinstance(url, str):
+            raise CloudError("10x Cloud's download URL is not text")
         response = self._http.send("GET", url, "download a result", storage=True, stream=True)
         expected = response.headers.get("Content-Length")
         written = 0
@@ -250,7 +293,9 @@ class CloudClient:
                 for block in response.iter_content(1 << 20):
                     fh.write(block)
                     written += len(block)
-        except OSError as exc:
+                    if written > MAX_RESULT_BYTES:
+                        raise CloudError(f"a result download is larger than {MAX_RESULT_BYTES:,} bytes; refused")
+        except (OSError, requests.RequestException) as exc:
             raise CloudError(f"downloading a result broke off: {type(exc).__name__}") from None
         if expected is not None and expected.isdigit() and written != int(expected):
             raise CloudError(f"a result download is truncated ({written} of {expected} bytes)")

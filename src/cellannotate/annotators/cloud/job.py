@@ -18,18 +18,21 @@ import string
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cellannotate.annotators.cloud.client import PIPELINE_NAME, CloudClient, CloudSettings, file_md5
+from cellannotate.annotators.cloud.client import PIPELINE_NAME, AnalysisFailed, CloudClient, CloudSettings, file_md5
 from cellannotate.annotators.cloud.results import REQUIRED, cloud_table
 from cellannotate.annotators.cloud.token import CloudToken
 from cellannotate.annotators.cloud.transport import ALLOW_HTTP_ENV, DEFAULT_URL, URL_ENV, NotConfirmed, check_base_url
 from cellannotate.celltypes import CellTypeTable
-from cellannotate.errors import CellAnnotateError, CloudError, ModelError
+from cellannotate.errors import CellAnnotateError, CloudError, ModelError, UsageError
 from cellannotate.io.atomic import write_text_atomic
+from cellannotate.io.checked import read_json
+from cellannotate.redaction import redact
 from cellannotate.io.tenx_h5 import TenxMatrix
 
 log = logging.getLogger(__name__)
 
 JOBS_ENV = "CELLANNOTATE_CLOUD_JOBS"
+MAX_ANALYSES = 3          # analyses started in one run when the service fails them (Cell Ranger: 3)
 POLL_ENV = "CELLANNOTATE_CLOUD_POLL_SECONDS"
 PIPELINE_ENV = "CELLANNOTATE_CLOUD_PIPELINE_NAME"
 # Cell Ranger's client reads the server from this when the token does not name one.
@@ -57,28 +60,35 @@ class CloudJob:
 
     @staticmethod
     def path(job_dir: Path, md5: str, model: str, base_url: str) -> Path:
+        """The job file for this matrix, model and server: a re-run of the same finds it."""
         server = "".join(c if c.isalnum() else "_" for c in base_url)[-40:]
         return Path(job_dir) / f"{md5}-{model}-{server}.json"
 
     def file(self, job_dir: Path) -> Path:
+        """This job's file in ``job_dir``."""
         return self.path(job_dir, self.matrix_md5, self.requested_model, self.base_url)
 
     def save(self, job_dir: Path) -> None:
-        write_text_atomic(self.file(job_dir), json.dumps(asdict(self), indent=2) + "\n")
+        """Write the job file whole (a re-run re-attaches from it)."""
+        fields = {k: redact(v) if isinstance(v, str) else v for k, v in asdict(self).items()}
+        write_text_atomic(self.file(job_dir), json.dumps(fields, indent=2) + "\n")
 
     @classmethod
     def load(cls, job_dir: Path, md5: str, model: str, base_url: str) -> "CloudJob | None":
+        """The remembered job for this matrix, model and server, or ``None``."""
         path = cls.path(job_dir, md5, model, base_url)
-        try:
-            return cls(**json.loads(path.read_text()))
-        except FileNotFoundError:
+        if not os.path.lexists(path):
             return None
-        except (OSError, ValueError, TypeError):
-            log.warning("ignoring unreadable job file %s", path)
+        try:
+            fields = read_json(path, "10x Cloud job file", CloudError, max_bytes=1 << 20)
+            return cls(**{k: v for k, v in fields.items() if isinstance(v, (str, type(None)))})
+        except (CloudError, TypeError):
+            log.warning("ignoring unreadable job file %s (a new analysis will be started)", path)
             return None
 
 
 def default_job_dir() -> Path:
+    """Where running jobs are remembered: ``$CELLANNOTATE_CLOUD_JOBS`` or the XDG cache."""
     root = os.environ.get(JOBS_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cellannotate" / "cloud_jobs"
     return Path(root)
 
@@ -91,8 +101,13 @@ def settings_from_env(base_url: str | None = None, poll_interval: float | None =
     else ``$TENX_CLOUD_URL`` (as Cell Ranger's client), else the public service.
     """
     if poll_interval is None and os.environ.get(POLL_ENV):
-        poll_interval = float(os.environ[POLL_ENV])
+        try:
+            poll_interval = float(os.environ[POLL_ENV])
+        except ValueError:
+            raise UsageError(f"${POLL_ENV} must be a number of seconds") from None
     allow_http = os.environ.get(ALLOW_HTTP_ENV) == "1"
+    if base_url is not None and not base_url.strip():
+        raise UsageError("--cloud-url is empty: give the server's https:// address, or leave the option out")
     server = (base_url or os.environ.get(URL_ENV) or (token.server if token else None)
               or os.environ.get(TENX_URL_ENV) or DEFAULT_URL)
     return CloudSettings(
@@ -104,6 +119,7 @@ def settings_from_env(base_url: str | None = None, poll_interval: float | None =
 
 
 def genome_of(matrix: TenxMatrix) -> str:
+    """The single genome of the gene-expression features (the service is told which)."""
     genomes = sorted({g for g in matrix.features.genomes[matrix.features.gene_expression] if g})
     if len(genomes) != 1:
         raise ModelError(f"10x Cloud annotation needs a single-genome matrix; found genomes: {genomes or 'none'}")
@@ -193,8 +209,19 @@ def annotate_cloud(
     job = CloudJob.load(job_dir, md5, model, settings.base_url) or CloudJob(md5, model, settings.base_url)
     with client_factory(token, settings) as client:
         client.check_token()
-        _start_or_reattach(client, job, matrix.path, genome, job_dir)
-        local = _download_results(client, job, scratch)
+        for attempt in range(1, MAX_ANALYSES + 1):
+            _start_or_reattach(client, job, matrix.path, genome, job_dir)
+            try:
+                local = _download_results(client, job, scratch)
+                break
+            except AnalysisFailed as exc:
+                # As Cell Ranger's client: a failed analysis is forgotten and a new one started.
+                job = CloudJob(md5, model, settings.base_url)
+                job.save(job_dir)
+                if attempt == MAX_ANALYSES:
+                    raise CloudError(f"{exc}; {MAX_ANALYSES} analyses failed in a row, so this run stops; a re-run "
+                                     "starts a new one") from None
+                log.warning("warning: %s; starting a new analysis (%d of %d)", exc, attempt + 1, MAX_ANALYSES)
     run = {"model_name": job.model or model, "model_version": job.pipeline_version or "", "analysis_id": job.analysis_id,
            "analysis_name": job.analysis_name, "server": settings.base_url, "pipeline_name": settings.pipeline_name}
     return cloud_table(folder, matrix.barcodes, local, run)

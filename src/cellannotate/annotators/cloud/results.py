@@ -20,16 +20,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cellannotate.annotators.cloud import CELL_TYPES_CSV, METADATA_JSON, PUBLISHED, RESULTS_JSON
 from cellannotate.celltypes import UNASSIGNED, CellTypeTable
 from cellannotate.errors import CloudError
+from cellannotate.io.checked import read_json
+from cellannotate.redaction import redact
 
 log = logging.getLogger(__name__)
 
-RESULTS_JSON, CELL_TYPES_CSV, METADATA_JSON = "cas_results.json.gz", "cas_cell_types.csv", "metadata.json"
+SECRET_WINDOW = 16_384   # longer than any token, so one split across two blocks is still found
 REQUIRED = (RESULTS_JSON, CELL_TYPES_CSV, METADATA_JSON)
-# Service file -> the name it is kept under in cell_types/10x_Cloud/ (Space Ranger's for the JSON).
-PUBLISHED = {RESULTS_JSON: "cell_annotation_results.json.gz", CELL_TYPES_CSV: "cas_cell_types.csv",
-             METADATA_JSON: "cas_metadata.json"}
 METADATA_KEYS = ("tree_version_used", "display_map_version_used", "fraction_non_informative_annotations",
                  "is_beta_model", "developer")
 
@@ -70,20 +70,25 @@ def read_cell_types(path: Path, barcodes: np.ndarray) -> tuple[pd.DataFrame, flo
 
 def read_metadata(path: Path) -> dict:
     """The metadata fields Cell Ranger reports; a malformed file is an error."""
-    try:
-        metadata = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise CloudError(f"10x Cloud's metadata.json is malformed: {exc}") from None
-    if not isinstance(metadata, dict):
-        raise CloudError("10x Cloud's metadata.json is not a JSON object")
-    return {key: metadata.get(key) for key in METADATA_KEYS}
+    metadata = read_json(Path(path), "10x Cloud's metadata.json", CloudError, max_bytes=16 << 20)
+    return {key: _scrubbed(metadata.get(key)) for key in METADATA_KEYS}
+
+
+def _scrubbed(value):
+    """A value the server sent, as it may be written: text scrubbed of remembered secrets, numbers and
+    booleans as they are, anything else as scrubbed text."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return redact(str(value))
 
 
 def cloud_table(folder: str, barcodes: np.ndarray, files: dict[str, Path], run: dict) -> CellTypeTable:
     """The cell type table of a finished analysis; ``run`` says what ran (model, versions, analysis id, server)."""
     check_results_json(files[RESULTS_JSON])
     frame, returned = read_cell_types(files[CELL_TYPES_CSV], barcodes)
+    frame = frame.apply(lambda column: column.map(_scrubbed, na_action="ignore"))
     metadata = read_metadata(files[METADATA_JSON])
+    run = {key: _scrubbed(value) for key, value in run.items()}
     missing = frame["coarse_cell_type"].isna().to_numpy()
     coarse = frame["coarse_cell_type"].fillna(UNASSIGNED).to_numpy(object)
     fine = frame["fine_cell_type"].fillna(UNASSIGNED).to_numpy(object)
@@ -103,5 +108,19 @@ def cloud_table(folder: str, barcodes: np.ndarray, files: dict[str, Path], run: 
                          "beta model": metadata["is_beta_model"],
                          "fraction of barcodes returned": returned,
                          "fraction of non-informative annotations": metadata["fraction_non_informative_annotations"]}},
-        attachments={PUBLISHED[name]: files[name] for name in REQUIRED},
+        attachments={PUBLISHED[name]: files[name] for name in REQUIRED if not _holds_secret(files[name])},
     )
+
+
+def _holds_secret(path: Path) -> bool:
+    """Whether a raw file the service sent holds a remembered secret: such a file is not kept."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    tail = ""
+    with opener(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            text = tail + block.decode("utf-8", "replace")
+            if redact(text) != text:
+                log.warning("warning: 10x Cloud's %s repeats a secret; it is not kept", Path(path).name)
+                return True
+            tail = text[-SECRET_WINDOW:]
+    return False

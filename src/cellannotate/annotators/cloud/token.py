@@ -14,7 +14,6 @@ message raised here quotes the file's content. Every token read is remembered fo
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
@@ -22,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from cellannotate.io.atomic import ensure_folder, write_text_atomic
+from cellannotate.io.checked import parse_json
 from cellannotate.errors import TokenError
 from cellannotate.redaction import remember
 
@@ -77,6 +77,10 @@ def default_token_path() -> Path:
     config = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
     return Path(config) / "cellannotate" / TOKEN_FILE_NAME
 
+# HTTP header names are tokens; values are visible ASCII and spaces (no CR, LF, NUL or other controls).
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")
+_HEADER_VALUE = re.compile(r"[\x20-\x7e]{0,8192}")
+
 
 def _check_value(value: str) -> str:
     if not _TOKEN.fullmatch(value):
@@ -89,11 +93,8 @@ def _check_value(value: str) -> str:
 
 def _parse_json_token(text: str) -> CloudToken:
     """The JSON form: one server URL mapped to ``cli_token`` and, optionally, ``cloudflare_token``."""
-    try:
-        body = json.loads(text)
-    except ValueError:
-        raise TokenError("the 10x Cloud token file looks like JSON but is not valid JSON") from None
-    if not isinstance(body, dict) or len(body) != 1:
+    body = parse_json(text, "the 10x Cloud token (JSON form)", TokenError)
+    if len(body) != 1:
         raise TokenError("a JSON 10x Cloud token must map one server URL to its token")
     server, info = next(iter(body.items()))
     if not isinstance(info, dict) or not isinstance(info.get("cli_token"), str):
@@ -101,6 +102,10 @@ def _parse_json_token(text: str) -> CloudToken:
     headers = info.get("cloudflare_token") or {}
     if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
         raise TokenError("the 'cloudflare_token' of a JSON 10x Cloud token must map header names to strings")
+    headers = {k.strip(): v.strip() for k, v in headers.items()}
+    if not all(_HEADER_NAME.fullmatch(k) and _HEADER_VALUE.fullmatch(v) for k, v in headers.items()):
+        raise TokenError("the 'cloudflare_token' headers of the JSON 10x Cloud token hold line breaks, control "
+                         "characters or a malformed name (copy the token file again)")
     server = server if urlsplit(server).scheme else f"https://{server}"
     return CloudToken(_check_value(info["cli_token"].strip()), server, headers)
 

@@ -18,6 +18,7 @@ Time is injected (``sleep``) so that tests run without waiting.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import random
 import time
@@ -38,6 +39,7 @@ URL_ENV = "CELLANNOTATE_CLOUD_URL"
 ALLOW_HTTP_ENV = "CELLANNOTATE_CLOUD_ALLOW_HTTP"
 MAX_REDIRECTS = 5
 MAX_REASON_CHARS = 200
+MAX_ERROR_BODY = 64 << 10
 SAFE, CREATES, ONCE = "safe", "creates", "once"
 RETRY_STATUSES = {SAFE: {429, 500, 502, 503, 504, 524}, CREATES: {502, 504, 524}, ONCE: set()}
 
@@ -50,12 +52,18 @@ class Refused(CloudError):
         self.status = status
 
 
+class Unreachable(CloudError):
+    """The service could not be reached or kept failing with retryable answers (a passing outage)."""
+
+
 class NotConfirmed(CloudError):
     """A request of kind :data:`ONCE` failed in a way that leaves open whether the server acted on it."""
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """Timeouts and backoff of the HTTP calls (Cell Ranger's client's, made explicit)."""
+
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
     max_attempts: int = 6
@@ -79,7 +87,10 @@ def check_base_url(url: str, allow_http: bool = False) -> str:
     """``url`` if it is a usable server address: ``https``, or ``http`` to loopback or when allowed."""
     scheme, host, _ = _origin(url)
     if scheme not in ("https", "http") or not host:
-        raise UsageError(f"the 10x Cloud URL must look like https://host, not {url!r}")
+        raise UsageError(f"the 10x Cloud URL must look like https://host, not {redact(url)[:200]!r}")
+    if "@" in urlsplit(url).netloc:
+        raise UsageError("the 10x Cloud URL holds a user name or password: give https://host only (the token "
+                         "is what signs you in)")
     if scheme == "http" and not allow_http and not _is_loopback(host):
         raise UsageError(
             f"refusing to send the 10x Cloud token over plain http to {host}: use an https:// URL "
@@ -88,12 +99,29 @@ def check_base_url(url: str, allow_http: bool = False) -> str:
     return url
 
 
+def read_body(response: requests.Response, limit: int, what: str) -> bytes:
+    """The body of a streamed answer, decoded (gzip included) as it arrives and never past ``limit``
+    bytes: a small answer that inflates to gigabytes is refused, not held."""
+    body = bytearray()
+    try:
+        for block in response.iter_content(1 << 16):
+            body += block
+            if len(body) > limit:
+                raise CloudError(f"10x Cloud's answer to {what} is larger than {limit:,} bytes; refused")
+    except (requests.RequestException, OSError, ValueError) as exc:
+        raise CloudError(f"10x Cloud's answer to {what} broke off or is not what it claims to be "
+                         f"({type(exc).__name__})") from None
+    finally:
+        response.close()
+    return bytes(body)
+
+
 def reason(response: requests.Response) -> str:
     """The server's reason for a refusal, from its JSON body if it has one: shortened, redacted."""
     text = response.reason or f"HTTP {response.status_code}"
     try:
-        body = response.json()
-    except ValueError:
+        body = json.loads(read_body(response, MAX_ERROR_BODY, "an error"))
+    except (CloudError, ValueError, RecursionError):
         body = None
     if isinstance(body, dict):
         text = next((str(body[k]) for k in ("message", "error", "detail", "reason") if body.get(k)), str(body))
@@ -127,6 +155,7 @@ class Transport:
         self.storage = requests.Session()  # presigned URLs: no cookie, ever
 
     def close(self) -> None:
+        """Close the API and storage sessions."""
         self.api.close()
         self.storage.close()
 
@@ -154,17 +183,19 @@ class Transport:
             else:
                 if response.status_code < 400:
                     return response
-                self._refuse(response, what, kind)
+                self._refuse(response, what, kind, storage)
                 last = f"HTTP {response.status_code} ({reason(response)})"
             if attempt < self.policy.max_attempts:
                 wait = self._backoff(attempt, response)
                 log.warning("could not %s: %s; retrying in %.1f s", what, last, wait)
                 self._sleep(wait)
-        raise CloudError(f"could not {what} after {self.policy.max_attempts} attempts: {last}")
+        raise Unreachable(f"could not {what} after {self.policy.max_attempts} attempts: {last}")
 
-    def _refuse(self, response: requests.Response, what: str, kind: str) -> None:
+    def _refuse(self, response: requests.Response, what: str, kind: str, storage: bool = False) -> None:
         """Raise for an error answer that must not be retried; return if it may be."""
         status = response.status_code
+        if status in (401, 403) and storage:
+            raise Refused(f"the storage service refused to {what} ({status}): its link may have expired", status)
         if status in (401, 403):
             raise TokenError(
                 f"10x Cloud refused the token ({status}) while trying to {what}; it may have expired: create a "
@@ -179,6 +210,8 @@ class Transport:
         """Send once. API requests carry the credentials, only to the API origin; their redirects
         are followed here, within that origin, and refused elsewhere."""
         if storage:
+            if urlsplit(url).scheme not in ("https", "http") or not urlsplit(url).hostname:
+                raise CloudError(f"10x Cloud gave a storage address that is not a web address; refused to {what}")
             return self.storage.request(method, url, **kwargs)
         headers = {**kwargs.pop("headers", {}), **self._credentials}
         for _ in range(MAX_REDIRECTS + 1):
@@ -187,7 +220,7 @@ class Transport:
                     f"10x Cloud sent the request to {what} to another host ({urlsplit(url).hostname}); the token goes "
                     f"only to {self._origin[1]}, so it was not followed"
                 )
-            response = self.api.request(method, url, headers=headers, allow_redirects=False, **kwargs)
+            response = self.api.request(method, url, headers=headers, allow_redirects=False, stream=True, **kwargs)
             if not response.is_redirect:
                 return response
             url = urljoin(url, response.headers["Location"])

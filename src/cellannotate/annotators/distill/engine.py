@@ -26,6 +26,8 @@ import scipy.sparse as sp
 
 from cellannotate.annotators.distill.reference import NAME, DistilledReference, Network
 from cellannotate.errors import ModelError
+from cellannotate.genes import GeneMatch, human_ensembl_ids
+from cellannotate.io.npy import RowWriter
 from cellannotate.io.tenx_h5 import TenxMatrix
 from cellannotate.panels import to_panel
 from cellannotate.parallel import map_ahead
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 CHUNK_CELLS = 20_000
 AHEAD = 2
 MIN_SHARED_GENES = 500      # actinn-jax's floor (or half the panel, if smaller)
+LOW_OVERLAP = 0.5           # under half its genes, the report says what the model could not see
 UNKNOWN = "unknown"
 
 
@@ -81,6 +84,8 @@ def forward(network: Network, x: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]
 
 @dataclass
 class ChunkLabels:
+    """The hierarchy's answer for cells ``start:stop``: group, label, probabilities, embedding rows."""
+
     start: int
     stop: int
     group: np.ndarray          # index into the coarse classes
@@ -88,6 +93,7 @@ class ChunkLabels:
     probability: np.ndarray
     group_probability: np.ndarray
     embedding: np.ndarray
+    panel_genes: np.ndarray    # panel genes with counts, per cell
 
 
 class Hierarchy:
@@ -106,6 +112,7 @@ class Hierarchy:
         self.unknown = code[UNKNOWN]
 
     def label_chunk(self, projector: PanelProjector, chunk) -> ChunkLabels:
+        """Normalise one chunk over the panel, pick each cell's group, then its fine label."""
         x = projector(chunk.counts)
         probabilities, embedding = forward(self.reference.coarse, x)
         group = np.argmax(probabilities, axis=1)
@@ -123,53 +130,60 @@ class Hierarchy:
             elif fine is not None:
                 label[rows] = self.fine_codes[self.groups[g]]
                 probability[rows] = group_probability[rows]
-        return ChunkLabels(chunk.start, chunk.stop, group, label, probability, group_probability, embedding)
+        return ChunkLabels(chunk.start, chunk.stop, group, label, probability, group_probability, embedding,
+                           np.diff(x.indptr))
 
 
-def check_overlap(projector: PanelProjector, ids: np.ndarray) -> None:
-    """Refuse a matrix that shares too few panel genes to mean anything (actinn-jax's floor)."""
+def check_overlap(projector: PanelProjector, match: GeneMatch, ids: np.ndarray) -> str | None:
+    """Refuse a matrix that shares too few panel genes to mean anything (actinn-jax's floor); the
+    warning for the report when it shares under :data:`LOW_OVERLAP` of them."""
     floor = min(MIN_SHARED_GENES, max(1, projector.n_panel // 2))
     if projector.shared >= floor:
-        if projector.shared < 0.25 * projector.n_panel:
-            log.warning("%s: only %d of its %d genes are in the matrix; labels may be unreliable",
-                        NAME, projector.shared, projector.n_panel)
-        return
+        if projector.shared < LOW_OVERLAP * projector.n_panel:
+            return (f"{NAME} saw only {projector.shared:,} of its {projector.n_panel:,} genes "
+                    f"({projector.shared / projector.n_panel:.0%}; matched {match.describe()}): the missing ones "
+                    "count as zero, so its labels are less reliable than on a whole-transcriptome matrix")
+        return None
     example = ", ".join(map(str, ids[:3])) or "none"
     raise ModelError(
-        f"the matrix shares only {projector.shared} of the {projector.n_panel:,} genes of {NAME} by Ensembl id "
-        f"(needs {floor}; its gene ids look like: {example}): it needs a whole-transcriptome human matrix "
-        f"whose features carry Ensembl ids (ENSG...), as Cell Ranger and Space Ranger write them; "
+        f"the matrix shares only {projector.shared} of the {projector.n_panel:,} genes of {NAME} "
+        f"(needs {floor}; matched {match.describe()}; its gene ids look like: {example}): it needs a "
+        f"whole-transcriptome human or mouse matrix with Ensembl ids or gene symbols; "
         f"for a targeted panel use --cell-annotation-model markers")
 
 
-def run_hierarchy(matrix: TenxMatrix, reference: DistilledReference, embedding_path, chunk_cells: int = CHUNK_CELLS):
+def run_hierarchy(matrix: TenxMatrix, reference: DistilledReference, embedding_path, chunk_cells: int = CHUNK_CELLS,
+                  species: str = "human"):
     """Label every cell; the coarse network's last hidden layer goes to ``embedding_path`` (.npy)."""
-    ge = np.flatnonzero(matrix.features.gene_expression)
-    ids = matrix.features.ids[ge]
-    projector = PanelProjector(ids, reference.genes)
-    check_overlap(projector, ids)
-    log.info("%s: %d of %d panel genes in the matrix", NAME, projector.shared, projector.n_panel)
+    ge = matrix.gene_expression_columns
+    match = human_ensembl_ids(matrix.features.ids[ge], matrix.features.names[ge], species)
+    projector = PanelProjector(match.ids, reference.genes)
+    warning = check_overlap(projector, match, matrix.features.ids[ge])
+    log.info("%s: %d of %d panel genes in the matrix (%s)", NAME, projector.shared, projector.n_panel,
+             match.describe())
     hierarchy = Hierarchy(reference)
     n = matrix.n_cells
     group = np.empty(n, dtype=np.int32)
     label = np.empty(n, dtype=np.int32)
     probability = np.empty(n, dtype=np.float32)
     group_probability = np.empty(n, dtype=np.float32)
-    embedding = None
+    panel_genes = np.empty(n, dtype=np.int32)
+    embedding = RowWriter(embedding_path, n)
     work = functools.partial(hierarchy.label_chunk, projector)
     for part in map_ahead(work, matrix.iter_chunks(chunk_cells, features=ge), AHEAD):
-        if embedding is None:
-            embedding = np.lib.format.open_memmap(embedding_path, mode="w+", dtype=np.float32,
-                                                  shape=(n, part.embedding.shape[1]))
         span = slice(part.start, part.stop)
         group[span], label[span] = part.group, part.label
         probability[span], group_probability[span] = part.probability, part.group_probability
-        embedding[span] = part.embedding
-    embedding.flush()
+        panel_genes[span] = part.panel_genes
+        embedding.put(part.start, part.stop, part.embedding)
+    embedding.finish()
     return {
         "group": np.asarray(hierarchy.groups, dtype=object)[group],
         "label": np.asarray(hierarchy.labels, dtype=object)[label],
         "probability": probability,
         "group_probability": group_probability,
+        "panel_genes": panel_genes,
         "shared_genes": projector.shared,
+        "gene_match": match,
+        "warnings": [warning] if warning else [],
     }

@@ -14,7 +14,6 @@ needs JAX and scanpy.
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import os
 from dataclasses import dataclass
 from functools import cache
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from cellannotate.errors import ModelError
+from cellannotate.io.checked import MiB, load_npz, read_json
 
 NAME = "panhuman_distill_v1"
 PACKAGE = "actinn-jax"
@@ -85,19 +85,12 @@ def locate_reference(path: Path | None = None) -> Path:
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{NAME} reference file {path.name} is unreadable: {exc}") from None
+    return read_json(path, f"the {NAME} reference file", ModelError, max_bytes=16 * MiB)
 
 
 def _network(prefix: Path) -> tuple[Network, tuple]:
     meta = _read_json(prefix.with_name(prefix.name + ".json"))
-    try:
-        with np.load(prefix.with_name(prefix.name + ".npz")) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{NAME} reference network {prefix.name} is unreadable: {exc}") from None
+    arrays = load_npz(prefix.with_name(prefix.name + ".npz"), f"the {NAME} reference network", ModelError)
     n_layers = sum(k.startswith("W") for k in arrays)
     try:
         weights = tuple(arrays[f"W{i}"].astype(np.float32) for i in range(1, n_layers + 1))
@@ -105,8 +98,8 @@ def _network(prefix: Path) -> tuple[Network, tuple]:
         select = arrays["select_idx"].astype(np.int64)
         classes = tuple(meta["classes"])
         genes = tuple(str(g).upper() for g in meta["norm_genes"])
-    except (KeyError, TypeError) as exc:
-        raise ModelError(f"{NAME} reference network {prefix.name} lacks {exc}") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{NAME} reference network {prefix.name} is damaged: it lacks or misshapes {exc}") from None
     shapes_ok = (n_layers > 0 and weights[0].shape[0] == len(select) and weights[-1].shape[1] == len(classes)
                  and select.size and select.min() >= 0 and select.max() < len(genes)
                  and all(w.shape[1] == b.shape[0] for w, b in zip(weights, biases))
@@ -141,4 +134,7 @@ def load_reference(path: Path) -> DistilledReference:
         if panel != genes:
             raise ModelError(f"{NAME} network fine_{group} normalises over other genes than the coarse one")
         fine[group] = network
-    return DistilledReference(genes, coarse, fine, dict(manifest.get("class_to_cl", {})), build_info)
+    ontology, teacher = manifest.get("class_to_cl", {}), build_info.get("teacher", {})
+    if not isinstance(ontology, dict) or not isinstance(teacher, dict):
+        raise ModelError(f"{NAME} reference at {path} is damaged: class_to_cl and teacher must be JSON objects")
+    return DistilledReference(genes, coarse, fine, ontology, build_info)

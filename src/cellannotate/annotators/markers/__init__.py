@@ -5,24 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from cellannotate.annotators.base import Annotator, ModelOptions
-from cellannotate.annotators.markers.database import load_marker_database
-from cellannotate.annotators.markers.scoring import annotate_markers
-from cellannotate.annotators.markers.tissue import choose_tissue
-from cellannotate.celltypes import EMBEDDING_NAME, CellTypeTable
-from cellannotate.errors import ModelError
-from cellannotate.io.tenx_h5 import DEFAULT_CHUNK_CELLS, TenxMatrix
-from cellannotate.projection import nearest_neighbours, pca_embedding
-from cellannotate.validation.report import ValidationReport
-
+from cellannotate.annotators.base import CHUNK_CELLS, Annotator, ModelOption
 
 NEIGHBOURS = 15       # scanpy's and umap-learn's default neighbourhood
+TISSUES = ("auto", "all", "immune", "brain", "lung", "liver")
 
 
 @dataclass(frozen=True)
 class MarkersInputs:
+    """What :meth:`MarkersAnnotator.prepare` resolved: the database (``None``: pegasus's), the
+    chunk size, the tissue asked for (``None``: detect) and the neighbourhood size."""
+
     database: Path | None
     chunk_cells: int
     tissue: str | None
@@ -30,6 +23,8 @@ class MarkersInputs:
 
 
 class MarkersAnnotator(Annotator):
+    """Curated markers (pegasuspy), human or mouse, offline; mouse's model when nothing else runs."""
+
     name = "markers"
     folder = "Markers"
     title = "Markers"
@@ -40,35 +35,37 @@ class MarkersAnnotator(Annotator):
     # sample when nothing else runs.
     fallback_for = ("mouse",)
     exclusive = True
+    options = (
+        ModelOption("markers_db", "Marker file or folder in pegasus JSON format (default: the pegasuspy package's "
+                    "curated markers).", type=Path, path_kind="path",
+                    details="A pegasus-format JSON file or a folder of <species>_<tissue>_cell_markers.json files; "
+                            "by default the curated human or mouse markers of pegasuspy 1.10.2."),
+        ModelOption("markers_tissue", "Tissue whose cell types the markers model uses, with the immune ones "
+                    "(default auto: detected per sample; the report says which).", choices=TISSUES,
+                    details="immune is blood or lymphoid tissue; brain, lung and liver (mouse only) add that tissue's "
+                            "own types to the immune ones; all scores every file together; auto picks, per sample, the "
+                            "tissue whose own types explain its cells, and the report says which and why."),
+        ModelOption("markers_neighbours", "Nearest cells whose marker scores each cell's are weighed against "
+                    "(default 15; 0: each cell alone).", type=int, minimum=0,
+                    details="The markers model weighs each cell's scores half against the mean of its nearest cells' "
+                            "in a PCA of the counts: one cell holds few reads of its markers, its neighbourhood many. "
+                            "0 labels each cell on its own reads."),
+        CHUNK_CELLS,
+    )
 
-    def prepare(self, options: ModelOptions) -> MarkersInputs:
-        if options.markers_db is not None and not Path(options.markers_db).exists():
-            raise ModelError(f"marker database not found: {options.markers_db}")
-        neighbours = NEIGHBOURS if options.markers_neighbours is None else options.markers_neighbours
-        if neighbours < 0:
-            raise ModelError(f"--markers-neighbours must be 0 (each cell alone) or more, not {neighbours}")
-        return MarkersInputs(options.markers_db, options.chunk_cells or DEFAULT_CHUNK_CELLS,
-                             options.markers_tissue, neighbours)
+    def prepare(self, options):
+        from cellannotate.annotators.markers.database import check_database_path
+        from cellannotate.io.tenx_h5 import DEFAULT_CHUNK_CELLS
 
-    def annotate(self, matrix: TenxMatrix, report: ValidationReport, inputs: MarkersInputs,
-                 scratch: Path) -> CellTypeTable:
-        tissue = choose_tissue(matrix, report.species, inputs.database, inputs.tissue, inputs.chunk_cells)
-        database = load_marker_database(report.species, inputs.database, tissues=tissue.files())
-        # The embedding serves the neighbourhoods, the UMAP and the .h5ad (scores span too few dimensions).
-        ge = np.flatnonzero(matrix.features.gene_expression)
-        pcs = pca_embedding(matrix, ge, chunk_cells=inputs.chunk_cells)
-        neighbours = nearest_neighbours(pcs, inputs.neighbours + 1) if inputs.neighbours else None
-        table = annotate_markers(matrix, report.species, database, inputs.chunk_cells, folder=self.folder,
-                                 neighbours=neighbours)
-        table.info["tissue"] = {"tissue": tissue.tissue, "detected": tissue.detected, "support": tissue.support}
-        shown = ", ".join(f"{t} {v:.0%}" for t, v in tissue.support.items())
-        report_info = table.info.setdefault("report", {})
-        report_info["tissue"] = (f"{tissue.tissue} (detected; cells each tissue's own types explain: {shown})"
-                                 if tissue.detected else f"{tissue.tissue} (as asked)")
-        report_info["scores averaged over"] = (f"each cell and its {inputs.neighbours} nearest cells (PCA)"
-                                               if inputs.neighbours else "each cell alone")
-        embedding = Path(scratch) / EMBEDDING_NAME
-        np.save(embedding, pcs)
-        table.attachments[EMBEDDING_NAME] = embedding
-        table.info["embedding"] = "PCA of log-normalised counts (up to 50 components, 2,000 most variable genes)"
-        return table
+        check_database_path(options["markers_db"])
+        neighbours = NEIGHBOURS if options["markers_neighbours"] is None else options["markers_neighbours"]
+        return MarkersInputs(options["markers_db"], options["chunk_cells"] or DEFAULT_CHUNK_CELLS,
+                             options["markers_tissue"], neighbours)
+
+    def annotate(self, matrix, report, inputs: MarkersInputs, scratch):
+        from cellannotate.annotators.markers.run import annotate_sample
+
+        return annotate_sample(matrix, report.species, inputs, self.folder, scratch)
+
+
+MODEL = MarkersAnnotator()

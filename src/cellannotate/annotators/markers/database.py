@@ -16,12 +16,13 @@ that a sample's labels can be kept to its tissue (:mod:`.tissue`).
 from __future__ import annotations
 
 import importlib.metadata
-import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cellannotate.errors import ModelError
+from cellannotate.io.checked import read_json
 
 DB_PACKAGE = "pegasuspy"
 DB_LICENSE = "BSD-3-Clause"
@@ -53,18 +54,24 @@ class Signature:
 
     def add_markers(self, groups: list) -> None:
         """Add weighted marker groups; a group's weight is shared among its genes."""
-        total = sum(float(g.get("weight", 1.0)) for g in groups) or 1.0
+        weights = [float(g.get("weight", 1.0)) for g in groups]
+        if not all(math.isfinite(w) and w >= 0 for w in weights) or (weights and sum(weights) == 0):
+            raise ValueError("weights must be finite, not negative, and not all zero")
+        total = sum(weights) or 1.0
         for group in groups:
             genes = group.get("genes", [])
             if not genes:
                 continue
             share = float(group.get("weight", 1.0)) / total / len(genes)
             for gene in genes:
+                if not isinstance(gene, str) or not gene.strip("+-"):
+                    raise ValueError("a gene must be a symbol")
                 target = self.negative if gene.endswith("-") else self.positive
                 symbol = gene[:-1] if gene[-1:] in "+-" else gene
                 target[symbol] = target.get(symbol, 0.0) + share
 
     def descendants(self) -> list["Signature"]:
+        """Every subtype below this type, depth first."""
         out = []
         for sub in self.subtypes.values():
             out.append(sub)
@@ -82,6 +89,7 @@ class MarkerDatabase:
     origins: dict = field(default_factory=dict)     # cell type -> set of tissues whose file has it
 
     def genes(self) -> set[str]:
+        """Every gene named by any type or subtype, positive or negative."""
         out = set()
         for sig in self.cell_types.values():
             for s in [sig, *sig.descendants()]:
@@ -90,7 +98,11 @@ class MarkerDatabase:
 
 
 def _merge(into: dict, entries: list) -> None:
+    if not isinstance(entries, list):
+        raise TypeError("'cell_types' must be a list")
     for entry in entries:
+        if not isinstance(entry["name"], str):
+            raise TypeError("a cell type's name must be text")
         sig = into.setdefault(entry["name"], Signature(entry["name"]))
         sig.add_markers(entry.get("markers", []))
         _merge(sig.subtypes, entry.get("subtypes", {}).get("cell_types", []))
@@ -128,6 +140,12 @@ def _packaged_folder() -> tuple[Path, str]:
     return Path(dist.locate_file(DB_FOLDER)), dist.version
 
 
+def check_database_path(path: Path | None) -> None:
+    """Refuse, before any cell is read, a ``--markers-db`` that is not there."""
+    if path is not None and not Path(path).exists():
+        raise ModelError(f"marker database not found: {path}")
+
+
 def load_marker_database(species: str, path: Path | None = None, tissues: list[str] | None = None) -> MarkerDatabase:
     """Load the marker files for ``species`` (``human`` or ``mouse``).
 
@@ -155,14 +173,16 @@ def load_marker_database(species: str, path: Path | None = None, tissues: list[s
     cell_types: dict = {}
     origins: dict = {}
     for file in files:
+        entries = read_json(file, "marker file", ModelError, max_bytes=64 << 20).get("cell_types")
         try:
-            entries = json.loads(file.read_text())["cell_types"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ModelError(f"cannot read marker file {file}: {exc}") from None
-        if path is None:
-            entries = _supplemented(entries, species)
-        _merge(cell_types, entries)
-        for entry in entries:
-            origins.setdefault(entry["name"], set()).add(_tissue_of(file, species))
+            if path is None:
+                entries = _supplemented(entries, species)
+            _merge(cell_types, entries)
+            for entry in entries:
+                origins.setdefault(entry["name"], set()).add(_tissue_of(file, species))
+        except (TypeError, KeyError, ValueError, AttributeError, ZeroDivisionError) as exc:
+            raise ModelError(f"marker file {file} is not in pegasus's format ({type(exc).__name__}): each of its "
+                             "'cell_types' needs a 'name' and 'markers' groups of 'genes' with finite, positive "
+                             "'weight's") from None
     source["files"] = [f.name for f in files]
     return MarkerDatabase(species, cell_types, source, origins)

@@ -38,13 +38,14 @@ import scipy.sparse as sp
 from cellannotate.celltypes import UNASSIGNED, CellTypeTable
 from cellannotate.errors import ModelError
 from cellannotate.annotators.markers.database import MarkerDatabase, Signature, load_marker_database
-from cellannotate.normalize import log_normalize
+from cellannotate.normalize import log_moments, log_normalize
 from cellannotate.projection import pca_2d, smooth
 from cellannotate.io.tenx_h5 import DEFAULT_CHUNK_CELLS, TenxMatrix
 
 log = logging.getLogger(__name__)
 
 MIN_SCORE = 0.5
+LOW_MARKERS = 0.25    # under a quarter of the database's genes, the report says what the model could not see
 CLIP = 10.0
 CHUNK_CELLS_FINE = 65_536
 
@@ -145,12 +146,7 @@ def compile_database(db: MarkerDatabase, names: np.ndarray) -> CompiledDatabase:
 
 def marker_scale(matrix: TenxMatrix, ge: np.ndarray, markers: np.ndarray, chunk_cells: int) -> sp.dia_matrix:
     """Pass 1: ``1 / sd`` of each marker gene's log-normalised expression over all cells, as a diagonal."""
-    total = np.zeros(len(markers))
-    total_sq = np.zeros(len(markers))
-    for chunk in matrix.iter_chunks(chunk_cells, features=ge):
-        x = log_normalize(chunk.counts)[:, markers]
-        total += np.asarray(x.sum(axis=0)).ravel()
-        total_sq += np.asarray(x.multiply(x).sum(axis=0)).ravel()
+    total, total_sq = log_moments(matrix, ge, chunk_cells, keep=markers)
     n = max(matrix.n_cells, 1)
     sd = np.sqrt(np.maximum(total_sq / n - (total / n) ** 2, 0.0))
     return sp.diags(np.divide(1.0, sd, out=np.zeros_like(sd), where=sd > 0))
@@ -215,7 +211,7 @@ def annotate_markers(
     mean of its neighbours' the other half, before labels are chosen (see the module docstring).
     """
     db = database or load_marker_database(species)
-    ge = np.flatnonzero(matrix.features.gene_expression)
+    ge = matrix.gene_expression_columns
     compiled = compile_database(db, matrix.features.names[ge])
     log.info("markers: %d coarse and %d fine cell types scored on %d marker genes",
              len(compiled.coarse.names), len(compiled.fine.names), len(compiled.markers))
@@ -232,6 +228,11 @@ def annotate_markers(
     fine_label = np.where(use_fine, fine_names[fine_best], coarse_label).astype(object)
     with np.errstate(divide="ignore", invalid="ignore"):
         confidence = np.where(assigned, (best_score - second_score) / best_score, np.nan)
+    in_database = len(db.genes())
+    warnings = [] if len(compiled.markers) >= LOW_MARKERS * in_database else [
+        f"markers: only {len(compiled.markers):,} of the database's {in_database:,} marker genes are in the matrix "
+        f"({len(compiled.markers) / max(in_database, 1):.0%}); {len(compiled.coarse.dropped)} cell types have none "
+        "and cannot be called, and the others rest on fewer genes than they were written with"]
     return CellTypeTable(
         model=folder,
         barcodes=matrix.barcodes,
@@ -251,6 +252,7 @@ def annotate_markers(
             "marker_genes_found": int(len(compiled.markers)),
             "cell_types_without_markers_in_matrix": compiled.coarse.dropped + compiled.fine.dropped,
             "projection_name": "PCA of marker scores",
+            "warnings": warnings,
             "report": {"marker_database": _describe(db.source), "unassigned_below_score": MIN_SCORE},
         },
     )
