@@ -14,7 +14,7 @@ path as ``cellannotate annotate`` (validation, then the model). Per dataset and 
 - the share of cells left ``Unassigned``;
 - the share of cells labelled with another organ's own cell type than the dataset's tissue (for
   blood and immune cells, any organ's): the markers model's from the database file the type
-  comes from (``tissue.home_organ``: microglia are the brain's), Pan-human Azimuth's vocabulary by ``label_maps.ORGAN_RULES``;
+  comes from (``tissue.home_organ``: microglia are the brain's), Pan-human Azimuth's vocabulary by ``cellannotate.organs``;
   these count whether or not a dataset has labels;
 - the tissue the markers model called, and whether the dataset was used to choose thresholds
   (``datasets.TUNING``) or is held out;

@@ -8,11 +8,12 @@ to judge its labels against a truth:
   cells, classical monocytes, oligodendrocytes against their progenitors, macrophages and
   microglia). A label no rule matches keeps its lineage as its fine class ("T cell" there is a T
   cell named neither CD4 nor CD8).
-- :data:`ORGAN_RULES`: the organ whose own cell type a Pan-human Azimuth label is, to count
-  labels from another organ than the sample's. The markers model's labels need no such map: the
+- the organ whose own cell type a Pan-human Azimuth label is, to count labels from another organ
+  than the sample's: the package's own rules (:mod:`cellannotate.organs`), which panhuman_distill
+  uses to keep its labels to the sample's organ. The markers model's labels need no such map: the
   database says which tissue file each type comes from (``tissue.home_organ``). Types found in
   every organ are no organ's: immune and tissue-resident immune types
-  (``tissue.IMMUNE_LIKE``: microglia, Kupffer cells, alveolar macrophages, judged by lineage
+  (``organs.IMMUNE_LIKE``: microglia, Kupffer cells, alveolar macrophages, judged by lineage
   instead); vessels, stroma and generic names (epithelial, secretory, neuroendocrine cell) match
   no rule.
 
@@ -25,8 +26,8 @@ import re
 
 import numpy as np
 
-from cellannotate.annotators.markers.tissue import IMMUNE_LIKE
 from cellannotate.lineage import LINEAGE_RULES, predicted_lineages
+from cellannotate.organs import label_organs
 
 FINE_RULES = (
     ("CD4 T cell", r"\bcd4\b|treg|t regulatory|\btfh\b|t follicular helper"),
@@ -38,32 +39,6 @@ FINE_RULES = (
 )
 # A true fine class is scored only if some label can reach it (glioma's "Malignant" cannot).
 REACHABLE = {name for name, _ in FINE_RULES} | {name for name, _ in LINEAGE_RULES}
-
-ORGAN_RULES = (
-    ("gut", r"of intestine|enterocyte|colonocyte|paneth|microfold|enteroendocrine|enterochromaffin"
-            r"|surface mucous|chief cell"),
-    ("gut/lung", r"goblet|tuft"),
-    ("eye", r"\beye\b|retina|\brod\b|\bcone\b|bipolar|amacrine|horizontal cell|ganglion cell|m[uü]ller"
-            r"|cornea|conjunctiva|ciliary body"),
-    ("brain", r"neuron|astrocyte|oligodendro|\bopc\b|glial cell|rhombic lip|ependymal|choroid"),
-    ("lung", r"\bat[12]\b|alveolar|airway|club cell|ionocyte|pulmonary"),
-    ("liver", r"hepatocyte|cholangiocyte"),
-    ("pancreas", r"acinar|alpha cell|beta cell|delta cell|\bpp cell|pancreatic|islet"),
-    ("kidney", r"renal|podocyte|intercalated|of kidney"),
-    ("bladder", r"bladder|urothel"),
-    ("skin", r"keratinocyte|melanocyte|corneocyte|merkel"),
-    ("breast", r"mammary|lactocyte"),
-    ("placenta", r"trophoblast"),
-    ("testis", r"spermat|sertoli|leydig|leyding|of testis|peritubular myoid"),
-    ("ovary", r"granulosa|oocyte"),
-    ("testis/ovary", r"germ cell"),
-    ("thymus", r"thymic|\bmtec\b"),
-    ("heart", r"cardiomyocyte|endocardial"),
-    ("muscle", r"skeletal muscle"),
-    ("adipose", r"adipocyte"),
-    ("adrenal", r"chromaffin|sympathoblast|steroidogenic"),
-)
-
 
 def _first(rules, label: str, default):
     text = str(label).lower()
@@ -87,13 +62,7 @@ def predicted_fine(table) -> np.ndarray:
     return np.where(fine != "", fine, np.where(coarse != "", coarse, predicted_lineages(table)))
 
 
-def label_organ(label: str) -> str:
-    """The organ whose own cell type a Pan-human Azimuth label is (``gut/lung``: either);
-    ``""`` for a type of every organ."""
-    return "" if IMMUNE_LIKE.search(label) else _first(ORGAN_RULES, label, "")
-
-
 def azimuth_organs(table) -> np.ndarray:
     """Each cell's organ (:func:`label_organ`) from its fine label, else from its coarse label."""
-    fine, coarse = _each(label_organ, table.fine), _each(label_organ, table.coarse)
+    fine, coarse = label_organs(table.fine), label_organs(table.coarse)
     return np.where(fine != "", fine, coarse)

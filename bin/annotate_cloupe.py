@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """Step 5: check the given .cloupe and, with 10x's Loupe converter, write the annotated .cloupe."""
 
+from cellannotate.entry import interrupt_quietly
+
+interrupt_quietly()  # before the imports: Ctrl-C while they load is one line too
+
 from pathlib import Path
 from typing import List, Optional
 

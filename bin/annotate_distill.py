@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """Annotation step (local, human, offline): label cells with actinn-jax's panhuman_distill_v1, a network distilled from Pan-Human Azimuth, in numpy."""
 
+from cellannotate.entry import interrupt_quietly
+
+interrupt_quietly()  # before the imports: Ctrl-C while they load is one line too
+
 from cellannotate.cli_steps import annotate_step_app
 from cellannotate.cli_support import run_app
 

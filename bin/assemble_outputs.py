@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """Step 6: assemble one outs/ folder (cell_types/, DE, web summary, h5ad, Loupe CSVs), atomically."""
 
+from cellannotate.entry import interrupt_quietly
+
+interrupt_quietly()  # before the imports: Ctrl-C while they load is one line too
+
 from pathlib import Path
 from typing import List, Optional
 

@@ -4,6 +4,10 @@
 The token itself is never printed, logged or written anywhere.
 """
 
+from cellannotate.entry import interrupt_quietly
+
+interrupt_quietly()  # before the imports: Ctrl-C while they load is one line too
+
 from pathlib import Path
 from typing import Optional
 

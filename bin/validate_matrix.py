@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """Step 2: validate a 10x HDF5 matrix, plan the models for it, and write validation.json."""
 
+from cellannotate.entry import interrupt_quietly
+
+interrupt_quietly()  # before the imports: Ctrl-C while they load is one line too
+
 from pathlib import Path
 from typing import Optional
 

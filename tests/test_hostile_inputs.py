@@ -387,3 +387,26 @@ def test_an_outs_folder_left_aside_by_a_killed_run_is_restored(tmp_path):
         assert (tmp_path / "outs" / "old.txt").read_text() == "old"  # put back before anything else
         (staging / "new.txt").write_text("new")
     assert (tmp_path / "outs" / "new.txt").read_text() == "new" and not aside.exists()
+
+
+def test_ctrl_c_while_the_command_loads_is_one_line():
+    """The signal lands while the modules are still being imported (a hook holds the import there)."""
+    import signal
+    import subprocess
+    import sys
+
+    code = ("import sys, time, importlib.abc as abc\n"
+            "class Hold(abc.MetaPathFinder):\n"
+            "    done = False\n"
+            "    def find_spec(self, name, path, target=None):\n"
+            "        if not self.done and name.startswith('cellannotate.annotators'):\n"
+            "            self.done = True; print('loading', flush=True); time.sleep(30)\n"
+            "sys.meta_path.insert(0, Hold())\n"
+            "sys.argv = ['cellannotate', '--help']\n"
+            "from cellannotate.entry import cellannotate\n"
+            "cellannotate()\n")
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline() == "loading\n"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert (process.returncode, stderr) == (130, "error: interrupted\n")

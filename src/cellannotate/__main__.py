@@ -1,3 +1,3 @@
-from cellannotate.cli import main
+from cellannotate.entry import cellannotate
 
-main()
+cellannotate()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import signal
 import sys
 
 import typer
@@ -66,6 +67,7 @@ def run_app(app: typer.Typer) -> None:
     interruption exits 130.
     """
     setup_logging()
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on Ctrl-C is a KeyboardInterrupt
     try:
         code = app(standalone_mode=False)
     except _CLICK.UsageError as exc:

@@ -6,20 +6,31 @@ The columns, each at one level: ``broad_cell_type`` is the lineage of the label
 ``distill_label``. A cell is Unassigned when the network had too little to go on: fewer than
 :data:`MIN_PANEL_GENES` of the panel's genes with counts (see ``docs/accuracy.md`` for how the
 floor was chosen on real cells, thinned, and how it did on others).
+
+The network knows no organ, and its labels come from every organ of the body: a glioma cell can
+come out "Glial cell of intestine". So the sample's organ is called as the markers model calls it
+(:func:`~cellannotate.annotators.markers.tissue.choose_tissue`, on up to 20,000 cells, from
+marker genes; immune types are no evidence), and a fine label naming another organ
+(:mod:`cellannotate.organs`) falls back to its group, or to Unassigned when the group names
+another organ too; for a blood sample every organ is another. When no organ can be called, the
+labels stay and the report lists the organs they name.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from cellannotate.annotators.distill.engine import UNKNOWN, run_hierarchy
+from cellannotate.annotators.distill.engine import CHUNK_CELLS, UNKNOWN, run_hierarchy
 from cellannotate.annotators.distill.reference import NAME, PACKAGE, PACKAGE_VERSION, load_reference
+from cellannotate.annotators.markers.tissue import ALL, IMMUNE, UNDETERMINED, TissueCall, choose_tissue
 from cellannotate.celltypes import EMBEDDING_NAME, UNASSIGNED, CellTypeTable
 from cellannotate.io.tenx_h5 import TenxMatrix
 from cellannotate.lineage import lineages
+from cellannotate.organs import label_organs, outside
 from cellannotate.projection import pca_2d
 
 MIN_PANEL_GENES = 5
@@ -38,7 +49,9 @@ def annotate_distilled(matrix: TenxMatrix, path: Path, chunk_cells: int, folder:
     coarse = np.where(unassigned, UNASSIGNED, group).astype(object)
     fine = np.where(unassigned, UNASSIGNED, label).astype(object)
     broad = np.where(unassigned, UNASSIGNED, lineages(label)).astype(object)
-    warnings = list(out["warnings"])
+    tissue = choose_tissue(matrix, species, None, None, CHUNK_CELLS)
+    coarse, fine, broad, organ_check = keep_to_organ(coarse, fine, broad, tissue)
+    warnings = list(out["warnings"]) + ([organ_check["warning"]] if organ_check.get("warning") else [])
     if too_little.mean() > 0.1:
         warnings.append(f"{too_little.mean():.0%} of cells have fewer than {MIN_PANEL_GENES} of the {NAME} panel's "
                         "genes with counts: they are Unassigned (too little for the network to place them)")
@@ -51,10 +64,38 @@ def annotate_distilled(matrix: TenxMatrix, path: Path, chunk_cells: int, folder:
                "panel_genes_detected": out["panel_genes"],
                "cell_ontology_id": pd.Series(label).map(reference.ontology).fillna("unmapped").to_numpy(object)},
         projection=pca_2d(np.load(embedding_path, mmap_mode="r")),
-        info=_info(reference, path, out, species, warnings, int(too_little.sum())),
+        info={**_info(reference, path, out, species, warnings, int(too_little.sum())), "organ_check": organ_check},
     )
+    table.info["report"]["organ"] = organ_check["report"]
     table.attach_embedding(embedding_path, "last hidden layer of the coarse network")
     return table
+
+
+def keep_to_organ(coarse: np.ndarray, fine: np.ndarray, broad: np.ndarray, tissue: TissueCall):
+    """The labels with those of another organ than ``tissue``'s moved to their group or Unassigned, and
+    what was done, for ``model.json`` and the report."""
+    fine_organ, group_organ = label_organs(fine), label_organs(coarse)
+    if tissue.tissue in (UNDETERMINED, ALL):
+        named = Counter(o for o in fine_organ if o)
+        return coarse, fine, broad, {"tissue": tissue.tissue, "moved": 0, "report": (
+            f"no organ called ({tissue.tissue}): labels kept; organs they name: "
+            + (", ".join(f"{o} {n:,}" for o, n in named.most_common(5)) or "none"))}
+    allowed = set() if tissue.tissue == IMMUNE else {tissue.tissue}
+    moved = outside(fine_organ, allowed)
+    gone = moved & outside(group_organ, allowed)
+    examples = Counter(fine[moved]).most_common(3)
+    fine = np.where(gone, UNASSIGNED, np.where(moved, coarse, fine)).astype(object)
+    coarse = np.where(gone, UNASSIGNED, coarse).astype(object)
+    broad = np.where(gone, UNASSIGNED, broad).astype(object)
+    shown = ", ".join(f"{label} {n:,}" for label, n in examples)
+    what = "a blood or immune sample" if not allowed else f"a {tissue.tissue} sample"
+    check = {"tissue": tissue.tissue, "moved": int(moved.sum()), "unassigned": int(gone.sum()),
+             "report": f"{tissue.tissue} (called from marker genes); {int(moved.sum()):,} labels of other organs "
+                       f"moved to their group ({int(gone.sum()):,} to Unassigned)" + (f": {shown}" if shown else "")}
+    if moved.mean() > 0.05:
+        check["warning"] = (f"panhuman_distill_v1 gave {moved.mean():.0%} of the cells labels of other organs than "
+                            f"{what} ({shown}): they are kept at their group, or Unassigned")
+    return coarse, fine, broad, check
 
 
 def _info(reference, path: Path, out: dict, species: str, warnings: list[str], too_little: int) -> dict:

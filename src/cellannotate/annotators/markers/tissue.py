@@ -42,6 +42,7 @@ from cellannotate.annotators.markers.database import MarkerDatabase, load_marker
 from cellannotate.annotators.markers.scoring import MIN_SCORE, compile_database, marker_scale, score_cells
 from cellannotate.errors import UsageError
 from cellannotate.io.tenx_h5 import CellChunk, TenxMatrix
+from cellannotate.organs import IMMUNE_LIKE
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,6 @@ MIN_SUPPORT = 0.10
 MIN_LEAD = 2.0
 MIN_ORGAN_MARKERS = 20
 MIN_EXPLAINED = 0.2
-IMMUNE_LIKE = re.compile(r"macrophag|microglia|kupffer|monocyt|dendritic|langerhans|mast cell|neutrophil|\bilc|"
-                         r"lymphoid|hspc|hematopoietic|granulocyte|basophil|eosinophil", re.I)
 NEUTRAL = re.compile(r"endotheli|fibro|pericyte|smooth muscle|mesotheli|mural", re.I)
 
 
