@@ -61,9 +61,14 @@ def copy(tmp_path_factory):
     return root
 
 
+def _jar() -> Path:
+    """The language server jar, as an absolute path (``make test`` gives it relative to this checkout)."""
+    return (REPO / os.environ.get("NF_LSP_JAR", ".cache/nf/language-server-all.jar")).resolve()
+
+
 def _env(copy: Path) -> dict:
     bin_dir = os.path.dirname(sys.executable)
-    return {**os.environ, "PYTHONPATH": str(copy / "src"), "CELLANNOTATE_UMAP": "0",
+    return {**os.environ, "PYTHONPATH": str(copy / "src"), "CELLANNOTATE_UMAP": "0", "NF_LSP_JAR": str(_jar()),
             "PATH": f"{copy / 'bin'}{os.pathsep}{bin_dir}{os.pathsep}{os.environ['PATH']}"}
 
 
@@ -120,7 +125,7 @@ def test_the_new_model_runs_locally_with_its_own_option(added, copy, example_h5,
 
 
 def test_the_copy_passes_the_nextflow_language_server(added, copy):
-    jar = Path(os.environ.get("NF_LSP_JAR", REPO / ".cache" / "nf" / "language-server-all.jar"))
+    jar = _jar()
     checker = REPO.parent / "shared" / "tools" / "nf_lsp_check.py"
     if not jar.is_file() or not checker.is_file():
         pytest.skip(f"the language server ({jar}) or its checker ({checker}) is not here: run `make nf-tools`")
