@@ -24,6 +24,7 @@ from typing import Any
 
 MiB = 1 << 20
 JSON_MAX_BYTES = 64 * MiB
+NPZ_MAX_BYTES = 1024 * MiB      # one array of a reference network; actinn-jax's largest is a few MiB
 
 
 def check_regular(path: Path, what: str, error: type[Exception]) -> None:
@@ -87,8 +88,9 @@ def read_json(path: Path, what: str, error: type[Exception], kind: type | tuple 
     return parse_json(read_regular(path, what, error, max_bytes), f"{what} {path}", error, kind)
 
 
-def load_npz(path: Path, what: str, error: type[Exception]) -> dict:
-    """Every array of the ``.npz`` at ``path``, checked before and after it is read."""
+def load_npz(path: Path, what: str, error: type[Exception], max_bytes: int = NPZ_MAX_BYTES) -> dict:
+    """Every array of the ``.npz`` at ``path``, checked before and after it is read: none may declare
+    more than its member holds (the archive's own size fields can lie too) or than ``max_bytes``."""
     import numpy as np
 
     check_regular(path, what, error)
@@ -106,7 +108,7 @@ def load_npz(path: Path, what: str, error: type[Exception]) -> dict:
                     if dtype.hasobject:
                         raise error(f"{what} {path} holds Python objects in {member.filename}")
                     declared = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-                    if declared > member.file_size:
+                    if declared > min(member.file_size, max_bytes):
                         raise error(f"{what} {path} is damaged: {member.filename} declares {declared:,} bytes "
                                     f"in {member.file_size:,}")
                 with archive.open(member) as fh:
