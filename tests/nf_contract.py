@@ -69,7 +69,7 @@ class Module:
             inputs=inputs,
         )
 
-    def render(self, inputs: dict, stub: bool = False, ext: dict | None = None) -> tuple[str, list]:
+    def render(self, inputs: dict, stub: bool = False, ext: dict | None = None, cpus: int = 1) -> tuple[str, list]:
         """Return the rendered command and the rendered output paths."""
         bindings = "\n".join(f"def {k} = {_groovy(v)}" for k, v in inputs.items())
         body = self.stub if stub else self.script
@@ -77,7 +77,7 @@ class Module:
         # Built with format-free concatenation: nf-core's template_strings lint reads any
         # doubled brace as a leftover Jinja tag.
         program = "\n".join([
-            f"def task = [ext: {_groovy(ext or {})}, process: '{self.process}', cpus: 1]",
+            f"def task = [ext: {_groovy(ext or {})}, process: '{self.process}', cpus: {cpus}]",
             "def meta = [id: 'test']",
             "def prefix = null",
             bindings,

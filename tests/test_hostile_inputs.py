@@ -336,12 +336,19 @@ def test_a_model_record_naming_no_safe_folder(tmp_path, model):
         CellTypeTable.read(folder)
 
 
-def test_an_embedding_that_is_not_an_array(tmp_path):
+@pytest.mark.parametrize("lazy", [True, False])
+def test_an_embedding_that_is_not_an_array(tmp_path, lazy):
     from cellannotate.celltypes import load_rows
 
     (tmp_path / "e.npy").write_text("not an array")
     with pytest.raises(OutputError, match="per-cell array"):
-        load_rows(tmp_path / "e.npy", mmap=True)
+        load_rows(tmp_path / "e.npy", lazy=lazy)
+    np.save(tmp_path / "short.npy", np.zeros((1000, 8), dtype=np.float32))
+    (tmp_path / "short.npy").write_bytes((tmp_path / "short.npy").read_bytes()[:5000])
+    np.save(tmp_path / "flat.npy", np.zeros(10))
+    for name in ("short.npy", "flat.npy"):
+        with pytest.raises(OutputError, match="per-cell array|not a .cells, dimensions."):
+            load_rows(tmp_path / name, lazy=lazy)
 
 
 # -- matrix, disk, interruptions ------------------------------------------------------------

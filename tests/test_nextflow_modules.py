@@ -155,6 +155,17 @@ def test_module_version_command_prints_the_package_version(name, tmp_path):
     assert result.stdout.strip() == (version(THIRD_PARTY[name]) if name in THIRD_PARTY else __version__)
 
 
+@pytest.mark.parametrize("name", ["validate_matrix", "annotate_distill", "annotate_markers", "annotate_azimuth",
+                                  "assemble_outputs"])
+def test_streaming_steps_use_the_cpus_nextflow_gives_them(name, staged):
+    """Reading, deflating and BLAS threads follow task.cpus (the labels' cpus come from `make bench`)."""
+    command, _ = Module.load(name).render(INPUTS[name](staged), cpus=3)
+    assert "export CELLANNOTATE_THREADS=3 OMP_NUM_THREADS=3 OPENBLAS_NUM_THREADS=3\n" in command
+    result = subprocess.run([sys.executable, "-c", "from cellannotate.parallel import THREADS; print(THREADS)"],
+                            env={**os.environ, "CELLANNOTATE_THREADS": "3"}, capture_output=True, text=True)
+    assert result.stdout.strip() == "3"
+
+
 def test_ext_args_and_prefix_reach_the_command(staged, tmp_path):
     module = Module.load("validate_matrix")
     command, outputs = module.render(INPUTS["validate_matrix"](staged), ext={"prefix": "renamed"})

@@ -25,23 +25,34 @@ def test_the_markers_model_embeds_the_counts_and_shows_a_umap(umap_on, example_h
     assert "UMAP of the Markers embedding" in (outs / "web_summary_cell_types.html").read_text()
 
 
-def test_umap_separates_what_the_embedding_separates_and_places_the_unfitted_cells(example_h5):
+def test_umap_separates_what_the_embedding_separates(example_h5):
     with TenxMatrix(example_h5) as matrix:
         embedding = pca_embedding(matrix, matrix.gene_expression_columns, n_components=20)
     truth = np.loadtxt(example_h5.parent / "truth.csv", delimiter=",", dtype=str, skiprows=1, usecols=1)
-    layout = umap_2d(embedding, fit_cells=300)  # half the cells fitted, half placed by transform
+    layout = umap_2d(embedding, cells=600)
     assert layout.shape == (600, 2) and np.isfinite(layout).all()
     # Cells of one type lie closer to each other than to the rest.
     centres = {t: layout[truth == t].mean(axis=0) for t in set(truth)}
     own = np.mean([np.linalg.norm(layout[i] - centres[truth[i]]) for i in range(600)])
     other = np.mean([np.linalg.norm(layout[i] - centres[t]) for i in range(600) for t in centres if t != truth[i]])
     assert own < 0.5 * other
-    np.testing.assert_array_equal(layout, umap_2d(embedding, fit_cells=300))  # the same input, the same map
+    np.testing.assert_array_equal(layout, umap_2d(embedding, cells=600))  # the same input, the same map
+
+
+def test_above_the_limit_only_the_drawn_cells_get_a_umap(monkeypatch):
+    import cellannotate.projection as projection
+
+    monkeypatch.setattr(projection, "DRAWN_CELLS", 100)
+    points = np.random.default_rng(0).normal(size=(400, 8)).astype(np.float32)
+    layout = umap_2d(points, cells=399)
+    drawn = projection.drawn_rows(400, 100)
+    assert np.isfinite(layout[drawn]).all() and np.isnan(np.delete(layout, drawn, axis=0)).all()
+    assert len(drawn) == 100 and drawn[0] == 0 and drawn[-1] == 399
 
 
 def test_tiny_matrices_get_a_pca_instead():
     values = np.random.default_rng(0).normal(size=(5, 4))
-    assert umap_2d(values).shape == (5, 2)
+    assert umap_2d(values, cells=20_000).shape == (5, 2)
 
 
 def test_exact_neighbours_are_the_nearest_rows_with_the_row_first():
@@ -56,17 +67,28 @@ def test_exact_neighbours_are_the_nearest_rows_with_the_row_first():
     assert all(set(g) == set(e) for g, e in zip(got, expected))
 
 
-def test_approximate_neighbours_find_nearly_all_true_ones(monkeypatch):
-    """Above the exact limit pynndescent answers; on well-separated data it must agree with the exact graph."""
+@pytest.mark.parametrize("spread", [3.0, 0.5])
+def test_the_partitioned_search_finds_nearly_all_true_neighbours(monkeypatch, spread):
+    """Above the exact limit each row searches its two nearest k-means partitions: on clustered rows (cells),
+    well or barely separated, most true neighbours are found and the others are nearly as near (what the
+    smoothing of scores needs), and the row itself comes first."""
     import cellannotate.projection as projection
 
     rng = np.random.default_rng(1)
-    points = rng.normal(size=(2000, 10)).astype(np.float32)
+    centres = rng.normal(size=(12, 10)) * spread
+    points = (centres[rng.integers(0, 12, 4000)] + rng.normal(size=(4000, 10))).astype(np.float32)
     exact = projection.nearest_neighbours(points, 10)
     monkeypatch.setattr(projection, "EXACT_NEIGHBOURS_BELOW", 100)
-    approximate = projection.nearest_neighbours(points, 10)
-    recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approximate, exact)])
-    assert approximate.shape == (2000, 10) and recall > 0.9
+    monkeypatch.setattr(projection, "PARTITION_ROWS", 400)
+    found = projection.nearest_neighbours(points, 10)
+    recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(found, exact)])
+    assert found.shape == (4000, 10) and (found[:, 0] == np.arange(4000)).all()
+    assert recall > (0.95 if spread > 1 else 0.75), recall
+
+    def mean_distance(graph):
+        return np.linalg.norm(points[graph[:, 1:]] - points[:, None, :], axis=2).mean()
+
+    assert mean_distance(found) < 1.05 * mean_distance(exact)
 
 
 def test_smoothing_weighs_a_row_half_against_its_neighbours_mean():

@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cellannotate.distinct import distinct
 from cellannotate.io.atomic import atomic_directory
+from cellannotate.io.npy import NpyRows
 from cellannotate.io.checked import check_regular, read_json
 from cellannotate.errors import OutputError
 
@@ -89,7 +91,8 @@ class CellTypeTable:
 
     def counts(self, level: str = "coarse") -> dict[str, int]:
         """Cells per label at ``level``, largest first, :data:`UNASSIGNED` last."""
-        values, counts = np.unique(getattr(self, level).astype(str), return_counts=True)
+        values, codes = distinct(getattr(self, level))
+        counts = np.bincount(codes, minlength=len(values))
         order = sorted(zip(values, counts), key=lambda vc: (vc[0] == UNASSIGNED, -vc[1], vc[0]))
         return {str(v): int(c) for v, c in order}
 
@@ -117,7 +120,8 @@ class CellTypeTable:
                 fh.seek(0, 2)
                 if fh.tell() == 0 or (fh.seek(-1, 2), fh.read(1))[1] != b"\n":
                     raise ValueError("the file is empty or does not end with a newline (truncated?)")
-            frame = pd.read_csv(csv_path, dtype={c: str for c in ("barcode", *LABEL_COLUMNS)}, keep_default_na=False)
+            frame = pd.read_csv(csv_path, dtype={c: str for c in ("barcode", *LABEL_COLUMNS)}, keep_default_na=False,
+                                low_memory=False)
             projection = load_rows(folder / PROJECTION_NAME) if (folder / PROJECTION_NAME).exists() else None
         except (OSError, ValueError) as exc:
             raise OutputError(f"cannot read the annotation folder {folder} ({CSV_NAME}, {MODEL_NAME}): {exc}") from None
@@ -159,12 +163,13 @@ def _check_info(info: dict, path: Path) -> None:
         raise OutputError(f"{path}: 'warnings' should hold text only")
 
 
-def load_rows(path: Path, mmap: bool = False) -> np.ndarray:
+def load_rows(path: Path, lazy: bool = False) -> np.ndarray | NpyRows:
     """A per-cell ``(n_cells, d)`` float array saved as ``.npy`` (a projection, an embedding), checked:
-    a regular file, numbers only, two dimensions; anything else is an :class:`OutputError`."""
+    a regular file, numbers only, two dimensions; anything else is an :class:`OutputError`. ``lazy``:
+    read later, a block of rows at a time (:class:`~cellannotate.io.npy.NpyRows`)."""
     check_regular(path, "per-cell array", OutputError)
     try:
-        array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        array = NpyRows(path) if lazy else np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
         raise OutputError(f"cannot read the per-cell array {path} ({type(exc).__name__}): truncated or not .npy?") from None
     if array.ndim != 2 or array.dtype.kind not in "fiu":

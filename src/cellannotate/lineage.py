@@ -13,6 +13,8 @@ from itertools import combinations
 
 import numpy as np
 
+from cellannotate.distinct import distinct
+
 UNASSIGNED_LINEAGE, OTHER = "Unassigned", "Other"
 LINEAGE_RULES = (
     (UNASSIGNED_LINEAGE, r"^unassigned$|^unknown$"),
@@ -44,7 +46,7 @@ def lineage_of(label: str) -> str:
 
 def lineages(labels: np.ndarray) -> np.ndarray:
     """:func:`lineage_of` of every label, each distinct label matched once."""
-    values, inverse = np.unique(np.asarray(labels, dtype=str), return_inverse=True)
+    values, inverse = distinct(labels)
     return np.array([lineage_of(v) for v in values], dtype=object)[inverse]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -30,16 +32,25 @@ def holds_counts(counts: sp.csr_matrix) -> bool:
     return bool(np.all(np.floor(head) == head))
 
 
-def log_moments(matrix, columns: np.ndarray, chunk_cells: int, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """One pass over the cells: per column of ``columns`` (or of those, ``keep``), the sum and the sum of
-    squares of :func:`log_normalize`'d counts, each cell normalised over all ``columns``. The PCA's gene
-    spread and the markers' gene scale both come from here."""
-    width = len(columns) if keep is None else len(keep)
-    total, total_sq = np.zeros(width), np.zeros(width)
-    for chunk in matrix.iter_chunks(chunk_cells, features=columns):
-        x = log_normalize(chunk.counts)
-        x = x if keep is None else x[:, keep]
-        total += np.asarray(x.sum(axis=0)).ravel()
-        total_sq += np.asarray(x.multiply(x).sum(axis=0)).ravel()
-    return total, total_sq
+@dataclass(frozen=True)
+class LogMoments:
+    """Per column, over ``n`` cells, the sum and sum of squares of :func:`log_normalize`'d counts: the
+    PCA's gene spread and the markers' gene scale both come from here."""
 
+    total: np.ndarray
+    total_sq: np.ndarray
+    n: int
+
+    @classmethod
+    def of(cls, logged: sp.csr_matrix) -> "LogMoments":
+        """The moments of log-normalised cells (rows)."""
+        return cls(np.asarray(logged.sum(axis=0)).ravel(), np.asarray(logged.multiply(logged).sum(axis=0)).ravel(),
+                   logged.shape[0])
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.total / max(self.n, 1)
+
+    @property
+    def variance(self) -> np.ndarray:
+        return np.maximum(self.total_sq / max(self.n, 1) - self.mean ** 2, 0.0)

@@ -14,6 +14,8 @@ import re
 
 import numpy as np
 
+from cellannotate.distinct import distinct
+
 IMMUNE_LIKE = re.compile(r"macrophag|microglia|kupffer|monocyt|dendritic|langerhans|mast cell|neutrophil|\bilc|"
                          r"lymphoid|hspc|hematopoietic|granulocyte|basophil|eosinophil", re.I)
 ORGAN_RULES = (
@@ -52,11 +54,12 @@ def label_organ(label: str) -> str:
 
 def label_organs(labels: np.ndarray) -> np.ndarray:
     """:func:`label_organ` of every label, each distinct label matched once."""
-    values, inverse = np.unique(np.asarray(labels, dtype=str), return_inverse=True)
+    values, inverse = distinct(labels)
     return np.array([label_organ(v) for v in values], dtype=object)[inverse]
 
 
 def outside(organs: np.ndarray, allowed: set[str]) -> np.ndarray:
     """Per cell, whether its label names an organ and none of the ``allowed`` ones (``gut/lung`` is
     allowed in a lung)."""
-    return np.array([bool(o) and not set(o.split("/")) & allowed for o in organs], dtype=bool)
+    values, inverse = distinct(organs)
+    return np.array([bool(o) and not set(o.split("/")) & allowed for o in values], dtype=bool)[inverse]

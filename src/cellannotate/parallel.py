@@ -15,7 +15,18 @@ from typing import Callable, Iterable, Iterator, TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 
-THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+THREADS_ENV = "CELLANNOTATE_THREADS"   # a Nextflow task sets it to task.cpus
+
+
+def _threads() -> int:
+    """``$CELLANNOTATE_THREADS`` if set, else the cores this process may use; at most 8 either way, since
+    each thread holds a chunk of cells ahead of the one being worked on."""
+    given = os.environ.get(THREADS_ENV, "").strip()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(8, int(given) if given.isdigit() and int(given) > 0 else min(4, cores)))
+
+
+THREADS = _threads()
 
 
 def thread_map(function: Callable[[T], R], items: Iterable[T]) -> list[R]:

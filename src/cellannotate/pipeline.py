@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from cellannotate.annotators import registry
+from cellannotate.annotators.base import UMAP_CELLS
 from cellannotate.annotators.run import run_model
 from cellannotate.annotators.plan import leave_out, plan_models
 from cellannotate.errors import ModelError, OutputError
@@ -95,7 +96,8 @@ def run_annotate(request: AnnotateRequest) -> Path:
     with output_folder(outdir, "run folder (--outdir)"), staging_folder(outdir, ".work-") as workdir:
         folders = []
         for model in planned:
-            run_model(model, request.matrix, report, inputs[model.name], workdir)
+            run_model(model, request.matrix, report, inputs[model.name], workdir,
+                      model.option_values(request.options).get(UMAP_CELLS.name, UMAP_CELLS.default))
             folders.append(workdir / model.folder)
         cloupe = None
         if request.cloupe is not None:

@@ -1,6 +1,6 @@
 process ANNOTATE_AZIMUTH {
     tag "${meta.id}"
-    label 'process_medium'
+    label 'process_low'
 
     conda "${moduleDir}/environment.yml"
     // The image carries the v1 weights, fetched and checked when it was built.
@@ -21,6 +21,8 @@ process ANNOTATE_AZIMUTH {
     def args = task.ext.args ?: ''
     def model_arg = azimuth_model ? "--azimuth-model '${azimuth_model}'" : ''
     """
+    # Threads for reading, deflating and BLAS: the cores Nextflow gave the task (docs/usage.md, Performance).
+    export CELLANNOTATE_THREADS=${task.cpus} OMP_NUM_THREADS=${task.cpus} OPENBLAS_NUM_THREADS=${task.cpus}
     annotate_azimuth.py \\
         --matrix '${matrix}' \\
         --validation '${validation}' \\

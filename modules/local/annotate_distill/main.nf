@@ -1,6 +1,6 @@
 process ANNOTATE_DISTILL {
     tag "${meta.id}"
-    label 'process_medium'
+    label 'process_low'
 
     conda "${moduleDir}/environment.yml"
     container "cellannotate/cellannotate:0.1.0"
@@ -20,6 +20,8 @@ process ANNOTATE_DISTILL {
     def args = task.ext.args ?: ''
     def reference_arg = distill_reference ? "--distill-reference '${distill_reference}'" : ''
     """
+    # Threads for reading, deflating and BLAS: the cores Nextflow gave the task (docs/usage.md, Performance).
+    export CELLANNOTATE_THREADS=${task.cpus} OMP_NUM_THREADS=${task.cpus} OPENBLAS_NUM_THREADS=${task.cpus}
     annotate_distill.py \\
         --matrix '${matrix}' \\
         --validation '${validation}' \\

@@ -1,6 +1,6 @@
 process ANNOTATE_MARKERS {
     tag "${meta.id}"
-    label 'process_medium'
+    label 'process_low'
 
     conda "${moduleDir}/environment.yml"
     container "cellannotate/cellannotate:0.1.0"
@@ -20,6 +20,8 @@ process ANNOTATE_MARKERS {
     def args = task.ext.args ?: ''
     def db_arg = markers_db ? "--markers-db '${markers_db}'" : ''
     """
+    # Threads for reading, deflating and BLAS: the cores Nextflow gave the task (docs/usage.md, Performance).
+    export CELLANNOTATE_THREADS=${task.cpus} OMP_NUM_THREADS=${task.cpus} OPENBLAS_NUM_THREADS=${task.cpus}
     annotate_markers.py \\
         --matrix '${matrix}' \\
         --validation '${validation}' \\

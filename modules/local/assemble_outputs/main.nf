@@ -1,6 +1,6 @@
 process ASSEMBLE_OUTPUTS {
     tag "${meta.id}"
-    label 'process_medium'
+    label 'process_low'
 
     conda "${moduleDir}/environment.yml"
     container "cellannotate/cellannotate:0.1.0"
@@ -25,6 +25,8 @@ process ASSEMBLE_OUTPUTS {
     def cloupe_arg = cloupe ? "--cloupe '${cloupe}'" : ''
     def spaceranger_arg = spaceranger_outs ? "--spaceranger-outs '${spaceranger_outs}'" : ''
     """
+    # Threads for reading, deflating and BLAS: the cores Nextflow gave the task (docs/usage.md, Performance).
+    export CELLANNOTATE_THREADS=${task.cpus} OMP_NUM_THREADS=${task.cpus} OPENBLAS_NUM_THREADS=${task.cpus}
     assemble_outputs.py \\
         --id '${prefix}' \\
         --matrix '${matrix}' \\

@@ -19,6 +19,8 @@ process VALIDATE_MATRIX {
     def args = task.ext.args ?: ''
     prefix = task.ext.prefix ?: "${meta.id}"
     """
+    # Threads for reading, deflating and BLAS: the cores Nextflow gave the task (docs/usage.md, Performance).
+    export CELLANNOTATE_THREADS=${task.cpus} OMP_NUM_THREADS=${task.cpus} OPENBLAS_NUM_THREADS=${task.cpus}
     validate_matrix.py \\
         --matrix '${matrix}' \\
         --out '${prefix}.validation.json' \\

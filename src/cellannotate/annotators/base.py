@@ -82,8 +82,15 @@ class ModelOption:
 CHUNK_CELLS = ModelOption(
     "chunk_cells", "Cells read and labelled at a time by the streamed models (default: each model's own; "
     "memory grows with it).", type=int, minimum=1, hidden=True,
-    details="Azimuth reads 8,192 cells at a time, panhuman_distill 20,000, markers 10,000. Larger chunks use "
+    details="Azimuth reads 8,192 cells at a time, panhuman_distill and markers 10,000. Larger chunks use "
             "more memory and change no label.")
+UMAP_CELLS = ModelOption(
+    "umap_cells", "Samples up to this many cells get a UMAP of every cell (.h5ad obsm X_umap); larger ones a "
+    "UMAP of the 5,000 cells the report draws, the others NaN. 0: no UMAP (a PCA).", type=int, default=20_000,
+    minimum=0,
+    details="A UMAP of 20,000 cells takes about 10 s and one of 5,000 about 3 s, after about 10 s of compiling "
+            "per process; a million cells would take many minutes (README, Performance). The .h5ad carries every "
+            "model's embedding (obsm X_<model>_embedding) for sc.pp.neighbors and sc.tl.umap on the whole sample.")
 
 
 class Annotator:

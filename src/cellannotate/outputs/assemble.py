@@ -18,6 +18,7 @@ a failure leaves the previous ``outs/`` as it was, and re-running gives the same
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import shutil
@@ -29,10 +30,10 @@ import pandas as pd
 from cellannotate import __version__
 from cellannotate.annotators import registry
 from cellannotate.io.atomic import atomic_directory
-from cellannotate.celltypes import EMBEDDING_NAME, UNASSIGNED, CellTypeTable, load_rows
+from cellannotate.celltypes import CSV_NAME, EMBEDDING_NAME, UNASSIGNED, CellTypeTable, load_rows
 from cellannotate.lineage import agreement_table
 from cellannotate.io.spaceranger import TissueLayout, read_tissue_layout
-from cellannotate.outputs.diffexp import DiffExpResult, differential_expression
+from cellannotate.outputs.diffexp import DiffExpResult, DiffExpSums, add_chunk
 from cellannotate.errors import OutputError
 from cellannotate.outputs.h5ad import write_h5ad
 from cellannotate.outputs.loupe import LOUPE_CSV, write_loupe_csv
@@ -82,14 +83,12 @@ def _metrics_rows(sample_id: str, summary: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["sample", "model", "metric", "value"], dtype=object)
 
 
-def _model_outputs(staging: Path, folder: Path, table: CellTypeTable, matrix: TenxMatrix) -> DiffExpResult:
-    """``cell_types/<Model>/``: the labels, differential expression, Loupe CSV and published raw files."""
-    _check_barcodes(table, matrix)
-    log.info("%s: differential expression of %d cell types", table.model, len(table.counts()))
+def _model_outputs(staging: Path, folder: Path, table: CellTypeTable, diffexp: DiffExpResult) -> DiffExpResult:
+    """``cell_types/<Model>/``: the labels as the step wrote them, differential expression, the Loupe CSV
+    and the model's published raw files."""
     target = staging / "cell_types" / table.model
     target.mkdir(parents=True)
-    table.frame().to_csv(target / "cell_types.csv", index=False)
-    diffexp = differential_expression(matrix, table.coarse)
+    shutil.copyfile(Path(folder) / CSV_NAME, target / CSV_NAME)
     diffexp.write_csv(target / DE_CSV)
     write_loupe_csv(target / LOUPE_CSV, table)
     model = registry.by_folder(table.model)
@@ -137,14 +136,20 @@ def assemble_outputs(
         summary = {"sample_id": sample_id, "cellannotate_version": __version__, "models": {},
                    "warnings": validation.warnings + [w for t in tables for w in t.info.get("warnings", [])],
                    "unassigned_label": UNASSIGNED}
+        for table in tables:
+            _check_barcodes(table, matrix)
         layout = _tissue(spaceranger_outs, matrix, summary)
-        sections = [ModelSection(table, _model_outputs(staging, folder, table, matrix), layout)
-                    for folder, table in zip(annotation_dirs, tables)]
         summary["models"] = {table.model: model_summary(table) for table in tables}
-        log.info("writing %s.h5ad", sample_id)
-        embeddings = {f"X_{t.model.lower()}_embedding": load_rows(Path(f) / EMBEDDING_NAME, mmap=True)
+        # Differential expression rides along the pass that writes the counts into the .h5ad.
+        sums = [DiffExpSums(matrix, table.coarse) for table in tables]
+        log.info("writing %s.h5ad; differential expression of %s alongside", sample_id,
+                 ", ".join(f"{len(s.tested)} {t.model} cell types" for s, t in zip(sums, tables)))
+        embeddings = {f"X_{t.model.lower()}_embedding": load_rows(Path(f) / EMBEDDING_NAME, lazy=True)
                       for f, t in zip(annotation_dirs, tables) if (Path(f) / EMBEDDING_NAME).exists()}
-        write_h5ad(staging / f"{sample_id}.h5ad", sample_id, matrix, tables, validation, embeddings, layout)
+        write_h5ad(staging / f"{sample_id}.h5ad", sample_id, matrix, tables, validation, embeddings, layout,
+                   alongside=functools.partial(add_chunk, sums))
+        sections = [ModelSection(table, _model_outputs(staging, folder, table, de.result()), layout)
+                    for folder, table, de in zip(annotation_dirs, tables, sums)]
         if len(tables) > 1:
             summary["agreement"] = [{"models": [a, b], "cells_both_labelled": n, "share_same_lineage": share}
                                     for a, b, n, share in agreement_table(tables)]

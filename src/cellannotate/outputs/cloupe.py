@@ -25,6 +25,7 @@ import numpy as np
 from cellannotate import __version__
 from cellannotate.io.atomic import atomic_path, ensure_folder, staging_folder
 from cellannotate.celltypes import CellTypeTable
+from cellannotate.distinct import distinct
 from cellannotate.errors import CellAnnotateError
 from cellannotate.io.tenx_h5 import DEFAULT_CHUNK_CELLS, TenxH5Writer, TenxMatrix
 
@@ -94,7 +95,7 @@ def write_louper_input(path: Path, matrix: TenxMatrix, tables: list[CellTypeTabl
     with h5py.File(path, "r+") as h5:
         clusters = h5.create_group("clusters")
         for name, labels in _groups(tables):
-            names, codes = np.unique(labels.astype(str), return_inverse=True)
+            names, codes = distinct(labels)
             cluster = clusters.create_group(name)
             cluster.create_dataset("name", data=_ascii([name])[0])
             cluster.create_dataset("group_names", data=_ascii(names))

@@ -20,8 +20,9 @@ from scipy import stats
 
 from cellannotate.io.atomic import atomic_path
 from cellannotate.celltypes import UNASSIGNED
+from cellannotate.distinct import distinct
 from cellannotate.normalize import counts_per_10k
-from cellannotate.io.tenx_h5 import DEFAULT_CHUNK_CELLS, TenxMatrix
+from cellannotate.io.tenx_h5 import DEFAULT_CHUNK_CELLS, CellChunk, TenxMatrix
 
 MIN_CELLS = 2
 PSEUDOCOUNT = 1.0
@@ -74,53 +75,76 @@ def welch_test(mean1, var1, n1, mean2, var2, n2) -> np.ndarray:
     return np.clip(np.nan_to_num(p, nan=1.0), 0.0, 1.0)
 
 
+class DiffExpSums:
+    """The per-type sums one model's test needs, added up chunk by chunk of cells (:meth:`add`), so that
+    several models' tests share one pass over the counts; :meth:`result` then tests."""
+
+    def __init__(self, matrix: TenxMatrix, labels: np.ndarray):
+        names, codes = distinct(labels)
+        sizes = np.bincount(codes, minlength=len(names))
+        labelled = names != UNASSIGNED
+        self.n_labelled = int(sizes[labelled].sum())
+        tested = [(str(n), int(s)) for n, s, keep in zip(names, sizes, labelled)
+                  if keep and s >= MIN_CELLS and self.n_labelled - s >= MIN_CELLS]
+        self.tested = sorted(tested, key=lambda ns: (-ns[1], ns[0]))
+        code_of = {name: k for k, (name, _) in enumerate(self.tested)}
+        self.codes = np.array([code_of.get(name, -1) for name in names], dtype=np.int64)[codes]
+        self.matrix = matrix
+        shape = (len(self.tested), len(matrix.gene_expression_columns))
+        self.sum_log, self.sum_sq, self.sum_cp10k = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+
+    def add(self, chunk: CellChunk, scaled: sp.csr_matrix, logged: sp.csr_matrix, squared: sp.csr_matrix) -> None:
+        """Add one chunk's cells: their counts per 10,000, its log1p and that squared (shared by every model)."""
+        chunk_codes = self.codes[chunk.start : chunk.stop]
+        keep = np.flatnonzero(chunk_codes >= 0)
+        if not len(keep):
+            return
+        groups = sp.csr_matrix((np.ones(len(keep)), (chunk_codes[keep], keep)),
+                               shape=(len(self.tested), chunk.stop - chunk.start))
+        self.sum_cp10k += (groups @ scaled).toarray()
+        self.sum_log += (groups @ logged).toarray()
+        self.sum_sq += (groups @ squared).toarray()
+
+    def result(self) -> DiffExpResult:
+        """The tests, from the sums of every cell."""
+        ge, n_types = self.matrix.gene_expression_columns, len(self.tested)
+        n_in = np.array([s for _, s in self.tested], dtype=float)[:, None]
+        n_out = self.n_labelled - n_in
+        sum_log, sum_sq, sum_cp10k = self.sum_log, self.sum_sq, self.sum_cp10k
+        mean_in, mean_out = sum_log / n_in, (sum_log.sum(0) - sum_log) / n_out
+        var_in = np.maximum((sum_sq - n_in * mean_in**2) / (n_in - 1), 0.0)
+        var_out = np.maximum(((sum_sq.sum(0) - sum_sq) - n_out * mean_out**2) / (n_out - 1), 0.0)
+        p = welch_test(mean_in, var_in, n_in, mean_out, var_out, n_out)
+        cp_in, cp_out = sum_cp10k / n_in, (sum_cp10k.sum(0) - sum_cp10k) / n_out
+        return DiffExpResult(
+            cell_types=[name for name, _ in self.tested],
+            n_cells=n_in.ravel().astype(int),
+            feature_ids=self.matrix.features.ids[ge],
+            feature_names=self.matrix.features.names[ge],
+            mean_cp10k=cp_in,
+            log2_fold_change=np.log2((cp_in + PSEUDOCOUNT) / (cp_out + PSEUDOCOUNT)),
+            p_value=p,
+            adjusted_p_value=np.vstack([stats.false_discovery_control(row) for row in p]) if n_types else p,
+        )
+
+
+def add_chunk(sums: list[DiffExpSums], chunk: CellChunk) -> None:
+    """Add one chunk of gene-expression counts to every model's sums, normalised once for all."""
+    scaled = counts_per_10k(chunk.counts)
+    logged = scaled.copy()
+    logged.data = np.log1p(logged.data)
+    squared = logged.copy()
+    squared.data **= 2
+    for each in sums:
+        each.add(chunk, scaled, logged, squared)
+
+
 def differential_expression(
     matrix: TenxMatrix, labels: np.ndarray, chunk_cells: int = DEFAULT_CHUNK_CELLS
 ) -> DiffExpResult:
-    """Test every gene-expression feature for each cell type in ``labels`` (one per cell)."""
-    labels = np.asarray(labels).astype(str)
-    names, sizes = np.unique(labels[labels != UNASSIGNED], return_counts=True)
-    n_labelled = int(sizes.sum())
-    tested = [(str(n), int(s)) for n, s in zip(names, sizes) if s >= MIN_CELLS and n_labelled - s >= MIN_CELLS]
-    tested.sort(key=lambda ns: (-ns[1], ns[0]))
-    code_of = {name: k for k, (name, _) in enumerate(tested)}
-    codes = np.array([code_of.get(label, -1) for label in labels])
-    ge = matrix.gene_expression_columns
-    n_types, n_genes = len(tested), len(ge)
-
-    sum_log = np.zeros((n_types, n_genes))
-    sum_sq = np.zeros((n_types, n_genes))
-    sum_cp10k = np.zeros((n_types, n_genes))
-    for chunk in matrix.iter_chunks(chunk_cells, features=ge):
-        chunk_codes = codes[chunk.start : chunk.stop]
-        keep = np.flatnonzero(chunk_codes >= 0)
-        if not len(keep):
-            continue
-        groups = sp.csr_matrix(
-            (np.ones(len(keep)), (chunk_codes[keep], keep)), shape=(n_types, chunk.stop - chunk.start)
-        )
-        scaled = counts_per_10k(chunk.counts)
-        logged = scaled.copy()
-        logged.data = np.log1p(logged.data)
-        sum_cp10k += (groups @ scaled).toarray()
-        sum_log += (groups @ logged).toarray()
-        logged.data **= 2
-        sum_sq += (groups @ logged).toarray()
-
-    n_in = np.array([s for _, s in tested], dtype=float)[:, None]
-    n_out = n_labelled - n_in
-    mean_in, mean_out = sum_log / n_in, (sum_log.sum(0) - sum_log) / n_out
-    var_in = np.maximum((sum_sq - n_in * mean_in**2) / (n_in - 1), 0.0)
-    var_out = np.maximum(((sum_sq.sum(0) - sum_sq) - n_out * mean_out**2) / (n_out - 1), 0.0)
-    p = welch_test(mean_in, var_in, n_in, mean_out, var_out, n_out)
-    cp_in, cp_out = sum_cp10k / n_in, (sum_cp10k.sum(0) - sum_cp10k) / n_out
-    return DiffExpResult(
-        cell_types=[name for name, _ in tested],
-        n_cells=n_in.ravel().astype(int),
-        feature_ids=matrix.features.ids[ge],
-        feature_names=matrix.features.names[ge],
-        mean_cp10k=cp_in,
-        log2_fold_change=np.log2((cp_in + PSEUDOCOUNT) / (cp_out + PSEUDOCOUNT)),
-        p_value=p,
-        adjusted_p_value=np.vstack([stats.false_discovery_control(row) for row in p]) if n_types else p,
-    )
+    """Test every gene-expression feature for each cell type in ``labels`` (one per cell), in a pass
+    of its own (output assembly rides :class:`DiffExpSums` along the ``.h5ad``'s pass instead)."""
+    sums = DiffExpSums(matrix, labels)
+    for chunk in matrix.iter_chunks(chunk_cells, features=matrix.gene_expression_columns):
+        add_chunk([sums], chunk)
+    return sums.result()

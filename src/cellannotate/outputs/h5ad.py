@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Callable
 
 import h5py
 import numpy as np
@@ -24,7 +25,7 @@ from cellannotate.lineage import agreement
 from cellannotate.io.atomic import atomic_path
 from cellannotate.celltypes import CellTypeTable
 from cellannotate.io.spaceranger import TissueLayout
-from cellannotate.io.tenx_h5 import DEFAULT_CHUNK_CELLS, TenxMatrix
+from cellannotate.io.tenx_h5 import DEFAULT_CHUNK_CELLS, CellChunk, TenxMatrix
 from cellannotate.validation.report import ValidationReport
 
 try:  # anndata >= 0.11
@@ -78,34 +79,37 @@ def _var(matrix: TenxMatrix, ge: np.ndarray) -> pd.DataFrame:
     return var
 
 
-def _write_counts(group: h5py.Group, matrix: TenxMatrix, ge: np.ndarray, chunk_cells: int) -> None:
+def _write_counts(group: h5py.Group, matrix: TenxMatrix, ge: np.ndarray, chunk_cells: int,
+                  alongside: Callable[[CellChunk], None] | None) -> None:
     x = group.create_group("X")
     x.attrs.update({"encoding-type": "csr_matrix", "encoding-version": "0.1.0", "shape": (matrix.n_cells, len(ge))})
-    opts = dict(maxshape=(None,), chunks=(1 << 16,), compression="gzip")
     # One index type for indices and indptr, as scanpy's reader gives: scikit-learn's sparse
     # kernels (scanpy's PCA) refuse int32 indices with int64 indptr.
     index_dtype = np.int32 if matrix.nnz < 2**31 else np.int64
-    data = x.create_dataset("data", shape=(0,), dtype=np.float32, **opts)
-    indices = x.create_dataset("indices", shape=(0,), dtype=index_dtype, **opts)
     indptr = np.zeros(matrix.n_cells + 1, dtype=index_dtype)
+    # Not compressed, as anndata writes by default: deflating a million cells' counts costs two cores
+    # about 12 s (a third of a whole run), and reading them back in scanpy as long again.
+    opts = dict(shape=(0,), maxshape=(None,), chunks=(1 << 18,))
+    data = x.create_dataset("data", dtype=np.float32, **opts)
+    indices = x.create_dataset("indices", dtype=index_dtype, **opts)
     nnz = 0
     for chunk in matrix.iter_chunks(chunk_cells, features=ge):
         counts = chunk.counts
         counts.sort_indices()
-        n = counts.nnz
-        data.resize((nnz + n,))
-        indices.resize((nnz + n,))
-        data[nnz:] = counts.data
-        indices[nnz:] = counts.indices
+        for dataset, values in ((data, counts.data), (indices, counts.indices)):
+            dataset.resize((nnz + counts.nnz,))
+            dataset[nnz:] = values
         indptr[chunk.start + 1 : chunk.stop + 1] = counts.indptr[1:] + nnz
-        nnz += n
+        nnz += counts.nnz
+        if alongside is not None:
+            alongside(chunk)
     x.create_dataset("indptr", data=indptr)
 
 
 def _write_array(group: h5py.Group, key: str, values: np.ndarray, chunk_cells: int) -> None:
-    """A dense array (e.g. memory-mapped), copied chunk by chunk, as anndata encodes arrays."""
-    out = group.create_dataset(key, shape=values.shape, dtype=np.float32, compression="gzip",
-                               chunks=(min(max(len(values), 1), 4096), values.shape[1]) if values.size else None)
+    """A dense array (e.g. memory-mapped), copied chunk by chunk, as anndata encodes arrays; not
+    compressed: embeddings' floats barely compress, and deflating them cost a core 17 s a million cells."""
+    out = group.create_dataset(key, shape=values.shape, dtype=np.float32)
     out.attrs.update({"encoding-type": "array", "encoding-version": "0.2.0"})
     for start in range(0, len(values), chunk_cells):
         out[start:start + chunk_cells] = values[start:start + chunk_cells]
@@ -120,8 +124,12 @@ def write_h5ad(
     embeddings: dict | None = None,
     layout: TissueLayout | None = None,
     chunk_cells: int = DEFAULT_CHUNK_CELLS,
+    alongside: Callable[[CellChunk], None] | None = None,
 ) -> None:
-    """Write the AnnData file atomically with memory bounded by one chunk of cells.
+    """Write the AnnData file atomically with memory bounded by a few chunks of cells.
+
+    ``alongside`` is handed each chunk of gene-expression counts as ``X`` is written, so that other
+    work on the counts (differential expression) needs no pass of its own.
 
     ``embeddings`` (obsm key -> ``(n_cells, d)`` array, e.g. memory-mapped) go to ``obsm`` too.
     ``layout`` (from a Space Ranger folder) gives ``obsm['spatial']`` (full-resolution pixels)
@@ -154,7 +162,7 @@ def write_h5ad(
         h5.attrs.update({"encoding-type": "anndata", "encoding-version": "0.1.0"})
         write_elem(h5, "obs", _obs(matrix, tables))
         write_elem(h5, "var", _var(matrix, ge))
-        _write_counts(h5, matrix, ge, chunk_cells)
+        _write_counts(h5, matrix, ge, chunk_cells, alongside)
         write_elem(h5, "obsm", obsm)
         for key, values in (embeddings or {}).items():
             _write_array(h5["obsm"], key, values, chunk_cells)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from cellannotate.annotators.base import CHUNK_CELLS, Annotator, ModelOption
+from cellannotate.annotators.base import CHUNK_CELLS, UMAP_CELLS, Annotator, ModelOption
 
 ENGINES = ("numpy", "panhumanpy")
 
@@ -42,6 +42,7 @@ class AzimuthAnnotator(Annotator):
                     details="The numpy engine gives panhumanpy's labels (tested against it); the panhumanpy engine "
                             "needs an image with TensorFlow 2.17 and panhumanpy installed."),
         CHUNK_CELLS,
+        UMAP_CELLS,
     )
 
     def prepare(self, options) -> AzimuthInputs:

@@ -37,7 +37,7 @@ from cellannotate.panels import to_panel
 from cellannotate.parallel import map_ahead, thread_map
 from cellannotate.normalize import HEAD_CELLS, holds_counts, log_normalize
 from cellannotate.projection import pca_2d
-from cellannotate.io.npy import RowWriter
+from cellannotate.io.npy import NpyRows, RowWriter
 from cellannotate.io.tenx_h5 import TenxMatrix
 
 log = logging.getLogger(__name__)
@@ -196,7 +196,7 @@ def annotate_azimuth(matrix: TenxMatrix, weights: Path, folder: str, scratch: Pa
         from cellannotate.annotators.azimuth.reference import run_panhumanpy
 
         columns = run_panhumanpy(matrix, weights, embedding_path)
-    embedding = np.load(embedding_path, mmap_mode="r")
+    embedding = NpyRows(embedding_path)
     overlap = PanelAligner(matrix.features.names[matrix.gene_expression_columns], load_assets().panel).overlap
     ties = {column: int((columns[column] != "").sum()) for column in TIE_COLUMNS if column in columns}
     info = {

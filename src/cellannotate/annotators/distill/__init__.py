@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cellannotate.annotators.base import CHUNK_CELLS, Annotator, ModelOption
+from cellannotate.annotators.base import CHUNK_CELLS, UMAP_CELLS, Annotator, ModelOption
 
 
 class DistilledAnnotator(Annotator):
@@ -33,6 +33,7 @@ class DistilledAnnotator(Annotator):
                             "which the image installs; give a folder only to use another copy. Its weights are CC BY "
                             "4.0: cite Pan-human Azimuth (see CITATIONS.md)."),
         CHUNK_CELLS,
+        UMAP_CELLS,
     )
 
     def prepare(self, options) -> tuple[Path, int]:

@@ -34,7 +34,7 @@ from cellannotate.parallel import map_ahead
 
 log = logging.getLogger(__name__)
 
-CHUNK_CELLS = 20_000
+CHUNK_CELLS = 10_000
 AHEAD = 2
 MIN_SHARED_GENES = 500      # actinn-jax's floor (or half the panel, if smaller)
 LOW_OVERLAP = 0.5           # under half its genes, the report says what the model could not see

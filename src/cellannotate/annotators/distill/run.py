@@ -28,6 +28,7 @@ from cellannotate.annotators.distill.engine import CHUNK_CELLS, UNKNOWN, run_hie
 from cellannotate.annotators.distill.reference import NAME, PACKAGE, PACKAGE_VERSION, load_reference
 from cellannotate.annotators.markers.tissue import ALL, IMMUNE, UNDETERMINED, TissueCall, choose_tissue
 from cellannotate.celltypes import EMBEDDING_NAME, UNASSIGNED, CellTypeTable
+from cellannotate.io.npy import NpyRows
 from cellannotate.io.tenx_h5 import TenxMatrix
 from cellannotate.lineage import lineages
 from cellannotate.organs import label_organs, outside
@@ -63,7 +64,7 @@ def annotate_distilled(matrix: TenxMatrix, path: Path, chunk_cells: int, folder:
                "distill_group_probability": np.round(out["group_probability"].astype(float), 6),
                "panel_genes_detected": out["panel_genes"],
                "cell_ontology_id": pd.Series(label).map(reference.ontology).fillna("unmapped").to_numpy(object)},
-        projection=pca_2d(np.load(embedding_path, mmap_mode="r")),
+        projection=pca_2d(NpyRows(embedding_path)),
         info={**_info(reference, path, out, species, warnings, int(too_little.sum())), "organ_check": organ_check},
     )
     table.info["report"]["organ"] = organ_check["report"]

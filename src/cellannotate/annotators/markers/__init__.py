@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from cellannotate.annotators.base import CHUNK_CELLS, Annotator, ModelOption
+from cellannotate.annotators.base import CHUNK_CELLS, UMAP_CELLS, Annotator, ModelOption
 
 NEIGHBOURS = 15       # scanpy's and umap-learn's default neighbourhood
 TISSUES = ("auto", "all", "immune", "brain", "lung", "liver")
@@ -51,6 +51,7 @@ class MarkersAnnotator(Annotator):
                             "in a PCA of the counts: one cell holds few reads of its markers, its neighbourhood many. "
                             "0 labels each cell on its own reads."),
         CHUNK_CELLS,
+        UMAP_CELLS,
     )
 
     def prepare(self, options):

@@ -2,8 +2,9 @@
 
 For every cell, on log-normalised counts (``log1p`` of counts per 10,000):
 
-1. each marker gene is scaled by its standard deviation over all cells (first streamed
-   pass), ``u = x / sd``, clipped at 10, so that highly expressed genes do not dominate;
+1. each marker gene is scaled by its standard deviation, ``u = x / sd``, clipped at 10, so that
+   highly expressed genes do not dominate; the spread is measured on up to 50,000 cells spread
+   over the matrix (every cell of a smaller one), which gives it to well under 1% at no pass;
 2. a cell type's score is the weighted mean of ``u`` over its positive markers minus the
    weighted contribution of its negative markers (weights from the database, normalised
    by the signature's whole positive weight: a marker missing from the matrix counts as
@@ -23,23 +24,27 @@ markers' reads and its neighbourhood many, which is why marker tools label clust
 than cells; the cell's own half keeps a rare type with clear markers from being outvoted. On
 real cells (``benchmarks/accuracy.py``) this turns most misread single cells right.
 
-Scoring streams the matrix twice in chunks of cells; the per-cell scores (``cells x types``
-and ``cells x subtypes``, float32) are kept for the smoothing and the 2-D projection.
+Scoring streams the matrix once in chunks of cells, with the PCA's projection in the same pass; the
+per-cell scores (``cells x types`` and ``cells x subtypes``, float32) are kept for the smoothing.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from cellannotate.celltypes import UNASSIGNED, CellTypeTable
+from cellannotate.celltypes import EMBEDDING_NAME, UNASSIGNED, CellTypeTable
 from cellannotate.errors import ModelError
 from cellannotate.annotators.markers.database import MarkerDatabase, Signature, load_marker_database
-from cellannotate.normalize import log_moments, log_normalize
-from cellannotate.projection import pca_2d, smooth
+from cellannotate.io.cell_sample import CellSample
+from cellannotate.normalize import LogMoments, log_normalize
+from cellannotate.parallel import map_ahead
+from cellannotate.projection import (PCA_SAMPLE_BLOCKS, PCA_SAMPLE_CELLS, PcaAxes, fit_pca, nearest_neighbours, pca_2d,
+                                     smooth)
 from cellannotate.io.tenx_h5 import DEFAULT_CHUNK_CELLS, TenxMatrix
 
 log = logging.getLogger(__name__)
@@ -144,41 +149,52 @@ def compile_database(db: MarkerDatabase, names: np.ndarray) -> CompiledDatabase:
                             np.searchsorted(markers, coarse.columns), np.searchsorted(markers, fine.columns))
 
 
-def marker_scale(matrix: TenxMatrix, ge: np.ndarray, markers: np.ndarray, chunk_cells: int) -> sp.dia_matrix:
-    """Pass 1: ``1 / sd`` of each marker gene's log-normalised expression over all cells, as a diagonal."""
-    total, total_sq = log_moments(matrix, ge, chunk_cells, keep=markers)
-    n = max(matrix.n_cells, 1)
-    sd = np.sqrt(np.maximum(total_sq / n - (total / n) ** 2, 0.0))
+def marker_scale(moments: LogMoments, markers: np.ndarray) -> sp.dia_matrix:
+    """``1 / sd`` of each marker gene's log-normalised expression over all cells, as a diagonal."""
+    sd = np.sqrt(moments.variance[markers])
     return sp.diags(np.divide(1.0, sd, out=np.zeros_like(sd), where=sd > 0))
 
 
 @dataclass
 class Scores:
-    """Pass 2, per cell: ``coarse`` ``(n_cells, n_coarse)`` and ``fine`` ``(n_cells, n_fine)`` scores
-    (float32), and whether the cell has counts."""
+    """Per cell: ``coarse`` ``(n_cells, n_coarse)`` and ``fine`` ``(n_cells, n_fine)`` scores (float32),
+    whether the cell has counts, and its PCA coordinates when they were asked for."""
 
     coarse: np.ndarray
     fine: np.ndarray
     has_counts: np.ndarray
+    embedding: np.ndarray | None = None
 
     def smoothed(self, neighbours: np.ndarray) -> "Scores":
         """Every cell's scores weighed half against its nearest neighbours' (see :func:`annotate_markers`)."""
-        return Scores(smooth(self.coarse, neighbours), smooth(self.fine, neighbours), self.has_counts)
+        return Scores(smooth(self.coarse, neighbours), smooth(self.fine, neighbours), self.has_counts, self.embedding)
 
 
-def score_cells(matrix: TenxMatrix, ge: np.ndarray, compiled: CompiledDatabase, inv_sd, chunk_cells: int) -> Scores:
-    """Pass 2: every cell's score for each coarse type and each subtype."""
+def score_cells(matrix, ge: np.ndarray, compiled: CompiledDatabase, inv_sd, chunk_cells: int,
+                pca: PcaAxes | None = None) -> Scores:
+    """Every cell's score for each coarse type and each subtype, and its coordinates on ``pca``'s axes
+    in the same pass; chunks are normalised and scored on worker threads."""
     n = matrix.n_cells
     scores = Scores(np.zeros((n, len(compiled.coarse.names)), dtype=np.float32),
-                    np.zeros((n, len(compiled.fine.names)), dtype=np.float32), np.zeros(n, dtype=bool))
-    for chunk in matrix.iter_chunks(chunk_cells, features=ge):
+                    np.zeros((n, len(compiled.fine.names)), dtype=np.float32), np.zeros(n, dtype=bool),
+                    None if pca is None else np.empty((n, pca.axes.shape[1]), dtype=np.float32))
+
+    def score(chunk):
+        logged = log_normalize(chunk.counts)
+        u = sp.csr_matrix(logged[:, compiled.markers] @ inv_sd)
+        u.data = np.minimum(u.data, CLIP)
+        fine = np.asarray((u[:, compiled.fine_rows] @ compiled.fine.weights).todense()) if compiled.fine.names else None
+        return (chunk, np.asarray((u[:, compiled.coarse_rows] @ compiled.coarse.weights).todense()), fine,
+                None if pca is None else pca.project(logged))
+
+    for chunk, coarse, fine, coordinates in map_ahead(score, matrix.iter_chunks(chunk_cells, features=ge)):
         rows = slice(chunk.start, chunk.stop)
         scores.has_counts[rows] = np.diff(chunk.counts.indptr) > 0
-        u = sp.csr_matrix(log_normalize(chunk.counts)[:, compiled.markers] @ inv_sd)
-        u.data = np.minimum(u.data, CLIP)
-        scores.coarse[rows] = np.asarray((u[:, compiled.coarse_rows] @ compiled.coarse.weights).todense())
-        if compiled.fine.names:
-            scores.fine[rows] = np.asarray((u[:, compiled.fine_rows] @ compiled.fine.weights).todense())
+        scores.coarse[rows] = coarse
+        if fine is not None:
+            scores.fine[rows] = fine
+        if coordinates is not None:
+            scores.embedding[rows] = coordinates
     return scores
 
 
@@ -197,27 +213,50 @@ def best_subtypes(scores: Scores, winner: np.ndarray, parent_of_fine: np.ndarray
     return best, best_score
 
 
+@dataclass(frozen=True)
+class SampleFit:
+    """What a sample of cells gives the scoring pass: the genes' spread and, when asked, the PCA's axes."""
+
+    moments: LogMoments
+    pca: PcaAxes | None
+
+
+def fit_sample(sample: CellSample, ge: np.ndarray, pca: bool) -> SampleFit:
+    """The genes' spread over ``sample`` (every cell of a matrix smaller than it: up to 50,000 spread over
+    a larger one give each gene's spread to well under 1%) and, with ``pca``, the PCA's axes."""
+    logged = log_normalize(sample.counts[:, ge])
+    moments = LogMoments.of(logged)
+    return SampleFit(moments, fit_pca(logged, moments) if pca else None)
+
+
 def annotate_markers(
     matrix: TenxMatrix,
     species: str,
     database: MarkerDatabase | None = None,
     chunk_cells: int = DEFAULT_CHUNK_CELLS,
     folder: str = "Markers",
-    neighbours: np.ndarray | None = None,
+    neighbours: int = 0,
+    fitted: SampleFit | None = None,
+    scratch: Path | None = None,
 ) -> CellTypeTable:
     """Label every cell of ``matrix`` with the marker database of ``species``.
 
-    ``neighbours`` (each cell's nearest cells, itself first): each cell's scores count half, the
-    mean of its neighbours' the other half, before labels are chosen (see the module docstring).
+    ``neighbours`` > 0: each cell's scores count half, the mean of its ``neighbours`` nearest cells'
+    (in a PCA of the counts) the other half, before labels are chosen (see the module docstring). With
+    ``scratch``, the PCA coordinates are the table's embedding (saved there). One pass over the counts
+    (scores and coordinates together) after ``fitted`` (:func:`fit_sample`; made here if not given).
     """
     db = database or load_marker_database(species)
     ge = matrix.gene_expression_columns
     compiled = compile_database(db, matrix.features.names[ge])
     log.info("markers: %d coarse and %d fine cell types scored on %d marker genes",
              len(compiled.coarse.names), len(compiled.fine.names), len(compiled.markers))
-    scores = score_cells(matrix, ge, compiled, marker_scale(matrix, ge, compiled.markers, chunk_cells), chunk_cells)
-    if neighbours is not None:
-        scores = scores.smoothed(neighbours)
+    fitted = fitted or fit_sample(CellSample(matrix, PCA_SAMPLE_CELLS, PCA_SAMPLE_BLOCKS), ge,
+                                  pca=bool(neighbours) or scratch is not None)
+    scores = score_cells(matrix, ge, compiled, marker_scale(fitted.moments, compiled.markers), chunk_cells, fitted.pca)
+    if neighbours:
+        log.info("markers: each cell's %d nearest cells", neighbours)
+        scores = scores.smoothed(nearest_neighbours(scores.embedding, neighbours + 1))
 
     best, best_score, second_score = _best_two(scores.coarse)
     assigned = scores.has_counts & (best_score >= MIN_SCORE)
@@ -229,11 +268,15 @@ def annotate_markers(
     with np.errstate(divide="ignore", invalid="ignore"):
         confidence = np.where(assigned, (best_score - second_score) / best_score, np.nan)
     in_database = len(db.genes())
+    embedding = None
+    if scratch is not None:
+        embedding = Path(scratch) / EMBEDDING_NAME
+        np.save(embedding, scores.embedding)
     warnings = [] if len(compiled.markers) >= LOW_MARKERS * in_database else [
         f"markers: only {len(compiled.markers):,} of the database's {in_database:,} marker genes are in the matrix "
         f"({len(compiled.markers) / max(in_database, 1):.0%}); {len(compiled.coarse.dropped)} cell types have none "
         "and cannot be called, and the others rest on fewer genes than they were written with"]
-    return CellTypeTable(
+    table = CellTypeTable(
         model=folder,
         barcodes=matrix.barcodes,
         broad=coarse_label,
@@ -248,7 +291,7 @@ def annotate_markers(
             "species": species,
             "marker_database": db.source,
             "min_score": MIN_SCORE,
-            "neighbours": 0 if neighbours is None else int(neighbours.shape[1]),
+            "neighbours": neighbours + 1 if neighbours else 0,
             "marker_genes_found": int(len(compiled.markers)),
             "cell_types_without_markers_in_matrix": compiled.coarse.dropped + compiled.fine.dropped,
             "projection_name": "PCA of marker scores",
@@ -256,6 +299,10 @@ def annotate_markers(
             "report": {"marker_database": _describe(db.source), "unassigned_below_score": MIN_SCORE},
         },
     )
+    if embedding is not None:
+        table.attach_embedding(embedding, f"PCA of log-normalised counts (up to 50 components, 2,000 most variable "
+                                          f"genes; axes fitted on {min(PCA_SAMPLE_CELLS, matrix.n_cells):,} cells)")
+    return table
 
 
 def _describe(source: dict) -> str:

@@ -7,7 +7,7 @@ ones (immune cells are found in every tissue); ``immune`` alone is blood or lymp
 No cell ever gets a type from an organ the sample was not called (or asked) to be, unless
 ``--markers-tissue all`` is asked for.
 
-The tissue is given (``--markers-tissue``) or detected on up to :data:`SAMPLE_CELLS` cells
+The tissue is given (``--markers-tissue``) or detected on a sample of cells (the 50,000 of the PCA)
 spread over the matrix: every type competes for every cell, and a cell whose best type (score
 at least ``MIN_SCORE``) belongs to one organ only supports that organ. Types that live in every
 organ are no evidence for any: immune types and the tissue-resident ones (macrophages, microglia,
@@ -36,12 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 
 from cellannotate.annotators.markers.database import MarkerDatabase, load_marker_database
 from cellannotate.annotators.markers.scoring import MIN_SCORE, compile_database, marker_scale, score_cells
 from cellannotate.errors import UsageError
-from cellannotate.io.tenx_h5 import CellChunk, TenxMatrix
+from cellannotate.io.cell_sample import CellSample
+from cellannotate.io.tenx_h5 import TenxMatrix
+from cellannotate.normalize import LogMoments, log_normalize
 from cellannotate.organs import IMMUNE_LIKE
 
 log = logging.getLogger(__name__)
@@ -97,32 +98,19 @@ class TissueCall:
         return self.tissue != UNDETERMINED or home_organ(name, origins) is None
 
 
-class CellSample:
-    """Evenly spread blocks of a matrix's cells, held in memory, read like the matrix itself."""
-
-    def __init__(self, matrix: TenxMatrix, n_cells: int = SAMPLE_CELLS, blocks: int = SAMPLE_BLOCKS):
-        size = max(1, min(n_cells, matrix.n_cells) // blocks)
-        starts = np.unique(np.linspace(0, max(matrix.n_cells - size, 0), blocks).astype(int))
-        self.counts = sp.vstack([matrix.read_cells(s, min(s + size, matrix.n_cells)) for s in starts]).tocsr()
-        self.n_cells = self.counts.shape[0]
-
-    def iter_chunks(self, chunk_cells: int, features=None):
-        """The held cells as one chunk, like :meth:`TenxMatrix.iter_chunks`."""
-        counts = self.counts if features is None else self.counts[:, features]
-        yield CellChunk(0, self.n_cells, counts)
-
-
 def tissues_in(database: MarkerDatabase) -> list[str]:
     """The tissues whose files the database was loaded from, sorted."""
     return sorted({t for origin in database.origins.values() for t in origin})
 
 
-def detect_tissue(matrix: TenxMatrix, database: MarkerDatabase, chunk_cells: int) -> TissueCall:
+def detect_tissue(matrix: TenxMatrix, database: MarkerDatabase, chunk_cells: int,
+                  sample: CellSample | None = None) -> TissueCall:
     """The organ whose own types best explain a sample of the cells (see the module docstring)."""
     ge = matrix.gene_expression_columns
-    sample = CellSample(matrix)
+    sample = sample or CellSample(matrix, SAMPLE_CELLS, SAMPLE_BLOCKS)
     compiled = compile_database(database, matrix.features.names[ge])
-    scores = score_cells(sample, ge, compiled, marker_scale(sample, ge, compiled.markers, chunk_cells), chunk_cells)
+    moments = LogMoments.of(log_normalize(sample.counts[:, ge]))
+    scores = score_cells(sample, ge, compiled, marker_scale(moments, compiled.markers), chunk_cells)
     organ = np.array([organ_of(name, database.origins) or "" for name in compiled.coarse.names], dtype=object)
     best = np.argmax(scores.coarse, axis=1) if len(organ) else np.zeros(sample.n_cells, dtype=int)
     explained = scores.has_counts & (scores.coarse[np.arange(sample.n_cells), best] >= MIN_SCORE) \
@@ -161,8 +149,9 @@ def _organ_marker_genes(database: MarkerDatabase, names: set[str]) -> int:
 
 
 def choose_tissue(matrix: TenxMatrix, species: str, path: Path | None, request: str | None,
-                  chunk_cells: int) -> TissueCall:
-    """The tissue to label with: ``request`` (a tissue, ``all``, or ``auto``/``None`` to detect)."""
+                  chunk_cells: int, sample: CellSample | None = None) -> TissueCall:
+    """The tissue to label with: ``request`` (a tissue, ``all``, or ``auto``/``None`` to detect, on
+    ``sample`` or else :data:`SAMPLE_CELLS` cells)."""
     request = request or AUTO
     if request == ALL:
         return TissueCall(ALL, False)
@@ -171,7 +160,7 @@ def choose_tissue(matrix: TenxMatrix, species: str, path: Path | None, request: 
     if request == AUTO:
         if IMMUNE not in available or len(available) < 2:
             return TissueCall(ALL, False)
-        return detect_tissue(matrix, database, chunk_cells)
+        return detect_tissue(matrix, database, chunk_cells, sample)
     if request not in available:
         raise UsageError(f"--markers-tissue {request}: the {species} marker database has "
                          f"{', '.join(available)} (or use auto or all)")
