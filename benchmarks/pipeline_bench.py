@@ -112,6 +112,10 @@ def _steps(step, bin_: Path, script: str, folder: str, matrix: Path, work: Path,
                                    str(work / "annotations" / folder), "--outs", str(work / "steps" / "outs")], work)))
     rows.append(("steps together", {key: sum(r[key] for _, r in rows) if key != "rss" else max(r[key] for _, r in rows)
                                     for key in ("wall", "cpu", "rss", "passes")}))
+    if script == MODELS["panhuman_distill"][0]:     # what the UMAP of the drawn cells costs: the step without it
+        rows.append((f"annotate ({folder}), --umap-cells 0", step(
+            [str(bin_ / script), "--matrix", str(matrix), "--validation", str(work / "validation.json"), "--outdir",
+             str(work / "no-umap"), "--umap-cells", "0", *extra], work)))
     return rows
 
 

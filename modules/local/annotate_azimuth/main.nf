@@ -21,7 +21,7 @@ process ANNOTATE_AZIMUTH {
     def args = task.ext.args ?: ''
     def model_arg = azimuth_model ? "--azimuth-model '${azimuth_model}'" : ''
     """
-    # Threads for reading, deflating and BLAS: the cores Nextflow gave the task (docs/usage.md, Performance).
+    # Threads for reading, inflating and BLAS: the cores Nextflow gave the task (README, Performance).
     export CELLANNOTATE_THREADS=${task.cpus} OMP_NUM_THREADS=${task.cpus} OPENBLAS_NUM_THREADS=${task.cpus}
     annotate_azimuth.py \\
         --matrix '${matrix}' \\

@@ -20,7 +20,7 @@ process ANNOTATE_MARKERS {
     def args = task.ext.args ?: ''
     def db_arg = markers_db ? "--markers-db '${markers_db}'" : ''
     """
-    # Threads for reading, deflating and BLAS: the cores Nextflow gave the task (docs/usage.md, Performance).
+    # Threads for reading, inflating and BLAS: the cores Nextflow gave the task (README, Performance).
     export CELLANNOTATE_THREADS=${task.cpus} OMP_NUM_THREADS=${task.cpus} OPENBLAS_NUM_THREADS=${task.cpus}
     annotate_markers.py \\
         --matrix '${matrix}' \\

@@ -25,7 +25,7 @@ process ASSEMBLE_OUTPUTS {
     def cloupe_arg = cloupe ? "--cloupe '${cloupe}'" : ''
     def spaceranger_arg = spaceranger_outs ? "--spaceranger-outs '${spaceranger_outs}'" : ''
     """
-    # Threads for reading, deflating and BLAS: the cores Nextflow gave the task (docs/usage.md, Performance).
+    # Threads for reading, inflating and BLAS: the cores Nextflow gave the task (README, Performance).
     export CELLANNOTATE_THREADS=${task.cpus} OMP_NUM_THREADS=${task.cpus} OPENBLAS_NUM_THREADS=${task.cpus}
     assemble_outputs.py \\
         --id '${prefix}' \\

@@ -19,7 +19,7 @@ process VALIDATE_MATRIX {
     def args = task.ext.args ?: ''
     prefix = task.ext.prefix ?: "${meta.id}"
     """
-    # Threads for reading, deflating and BLAS: the cores Nextflow gave the task (docs/usage.md, Performance).
+    # Threads for reading, inflating and BLAS: the cores Nextflow gave the task (README, Performance).
     export CELLANNOTATE_THREADS=${task.cpus} OMP_NUM_THREADS=${task.cpus} OPENBLAS_NUM_THREADS=${task.cpus}
     validate_matrix.py \\
         --matrix '${matrix}' \\

@@ -97,15 +97,22 @@ def _symbol_columns(names: np.ndarray) -> dict:
 
 
 def _best_two(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    if scores.shape[1] == 1:
-        best = np.zeros(len(scores), dtype=np.int64)
-        return best, scores[:, 0], np.zeros(len(scores))
-    top2 = np.argpartition(-scores, 1, axis=1)[:, :2]
-    first = np.where(scores[np.arange(len(scores)), top2[:, 0]] >= scores[np.arange(len(scores)), top2[:, 1]],
-                     top2[:, 0], top2[:, 1])
-    second = np.where(first == top2[:, 0], top2[:, 1], top2[:, 0])
-    rows = np.arange(len(scores))
-    return first, scores[rows, first], scores[rows, second]
+    """Per row, the best column, its score and the second-best score, by blocks of rows (a million
+    rows' partial sort at once held half a gigabyte of indices)."""
+    n = len(scores)
+    best, first, second = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=scores.dtype), np.zeros(n, dtype=scores.dtype)
+    if scores.shape[1] == 0:
+        return best, first, second
+    for start in range(0, n, CHUNK_CELLS_FINE):
+        block = scores[start:start + CHUNK_CELLS_FINE]
+        rows = np.arange(len(block))
+        best[start:start + len(block)] = top = np.argmax(block, axis=1)
+        first[start:start + len(block)] = block[rows, top]
+        if block.shape[1] > 1:
+            rest = block.copy()
+            rest[rows, top] = -np.inf
+            second[start:start + len(block)] = rest.max(axis=1)
+    return best, first, second
 
 
 @dataclass
@@ -165,9 +172,11 @@ class Scores:
     has_counts: np.ndarray
     embedding: np.ndarray | None = None
 
-    def smoothed(self, neighbours: np.ndarray) -> "Scores":
-        """Every cell's scores weighed half against its nearest neighbours' (see :func:`annotate_markers`)."""
-        return Scores(smooth(self.coarse, neighbours), smooth(self.fine, neighbours), self.has_counts, self.embedding)
+    def smooth(self, neighbours: np.ndarray) -> None:
+        """Weigh every cell's scores half against its nearest neighbours' (see :func:`annotate_markers`),
+        one level at a time so that only one level is held twice."""
+        self.coarse = smooth(self.coarse, neighbours)
+        self.fine = smooth(self.fine, neighbours)
 
 
 def score_cells(matrix, ge: np.ndarray, compiled: CompiledDatabase, inv_sd, chunk_cells: int,
@@ -254,9 +263,14 @@ def annotate_markers(
     fitted = fitted or fit_sample(CellSample(matrix, PCA_SAMPLE_CELLS, PCA_SAMPLE_BLOCKS), ge,
                                   pca=bool(neighbours) or scratch is not None)
     scores = score_cells(matrix, ge, compiled, marker_scale(fitted.moments, compiled.markers), chunk_cells, fitted.pca)
+    embedding = None
+    if scratch is not None:     # to disk now: 200 MB a million cells not held through the labelling
+        embedding = Path(scratch) / EMBEDDING_NAME
+        np.save(embedding, scores.embedding)
     if neighbours:
         log.info("markers: each cell's %d nearest cells", neighbours)
-        scores = scores.smoothed(nearest_neighbours(scores.embedding, neighbours + 1))
+        scores.smooth(nearest_neighbours(scores.embedding, neighbours + 1))
+    scores.embedding = None
 
     best, best_score, second_score = _best_two(scores.coarse)
     assigned = scores.has_counts & (best_score >= MIN_SCORE)
@@ -268,10 +282,6 @@ def annotate_markers(
     with np.errstate(divide="ignore", invalid="ignore"):
         confidence = np.where(assigned, (best_score - second_score) / best_score, np.nan)
     in_database = len(db.genes())
-    embedding = None
-    if scratch is not None:
-        embedding = Path(scratch) / EMBEDDING_NAME
-        np.save(embedding, scores.embedding)
     warnings = [] if len(compiled.markers) >= LOW_MARKERS * in_database else [
         f"markers: only {len(compiled.markers):,} of the database's {in_database:,} marker genes are in the matrix "
         f"({len(compiled.markers) / max(in_database, 1):.0%}); {len(compiled.coarse.dropped)} cell types have none "
