@@ -18,10 +18,10 @@ a failure leaves the previous ``outs/`` as it was, and re-running gives the same
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +33,12 @@ from cellannotate.io.atomic import atomic_directory
 from cellannotate.celltypes import CSV_NAME, EMBEDDING_NAME, UNASSIGNED, CellTypeTable, load_rows
 from cellannotate.lineage import agreement_table
 from cellannotate.io.spaceranger import TissueLayout, read_tissue_layout
-from cellannotate.outputs.diffexp import DiffExpResult, DiffExpSums, add_chunk
+from cellannotate.outputs.diffexp import Alongside, DiffExpResult, DiffExpSums
 from cellannotate.errors import OutputError
 from cellannotate.outputs.h5ad import write_h5ad
 from cellannotate.outputs.loupe import LOUPE_CSV, write_loupe_csv
 from cellannotate.outputs.multiqc import write_multiqc_content
+from cellannotate.parallel import THREADS
 from cellannotate.outputs.report import ModelSection, render_report
 from cellannotate.sample_id import check_sample_id
 from cellannotate.io.tenx_h5 import TenxMatrix
@@ -146,8 +147,11 @@ def assemble_outputs(
                  ", ".join(f"{len(s.tested)} {t.model} cell types" for s, t in zip(sums, tables)))
         embeddings = {f"X_{t.model.lower()}_embedding": load_rows(Path(f) / EMBEDDING_NAME, lazy=True)
                       for f, t in zip(annotation_dirs, tables) if (Path(f) / EMBEDDING_NAME).exists()}
-        write_h5ad(staging / f"{sample_id}.h5ad", sample_id, matrix, tables, validation, embeddings, layout,
-                   alongside=functools.partial(add_chunk, sums))
+        with ThreadPoolExecutor(THREADS) as pool:
+            alongside = Alongside(sums, pool)
+            write_h5ad(staging / f"{sample_id}.h5ad", sample_id, matrix, tables, validation, embeddings, layout,
+                       alongside=alongside)
+            alongside.finish()
         sections = [ModelSection(table, _model_outputs(staging, folder, table, de.result()), layout)
                     for folder, table, de in zip(annotation_dirs, tables, sums)]
         if len(tables) > 1:

@@ -11,6 +11,8 @@ and a type needs at least ``MIN_CELLS`` cells (and the rest as many) to be teste
 
 from __future__ import annotations
 
+import functools
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +25,7 @@ from cellannotate.celltypes import UNASSIGNED
 from cellannotate.distinct import distinct
 from cellannotate.normalize import counts_per_10k
 from cellannotate.io.tenx_h5 import DEFAULT_CHUNK_CELLS, CellChunk, TenxMatrix
+from cellannotate.parallel import THREADS, map_ahead
 
 MIN_CELLS = 2
 PSEUDOCOUNT = 1.0
@@ -93,17 +96,24 @@ class DiffExpSums:
         shape = (len(self.tested), len(matrix.gene_expression_columns))
         self.sum_log, self.sum_sq, self.sum_cp10k = np.zeros(shape), np.zeros(shape), np.zeros(shape)
 
-    def add(self, chunk: CellChunk, scaled: sp.csr_matrix, logged: sp.csr_matrix, squared: sp.csr_matrix) -> None:
-        """Add one chunk's cells: their counts per 10,000, its log1p and that squared (shared by every model)."""
+    def chunk_sums(self, chunk: CellChunk, scaled: sp.csr_matrix, logged: sp.csr_matrix,
+                   squared: sp.csr_matrix) -> tuple | None:
+        """One chunk's sums per tested type of its counts per 10,000, their log1p and that squared
+        (normalised once for every model); ``None`` when it has no cell of a tested type."""
         chunk_codes = self.codes[chunk.start : chunk.stop]
         keep = np.flatnonzero(chunk_codes >= 0)
         if not len(keep):
-            return
+            return None
         groups = sp.csr_matrix((np.ones(len(keep)), (chunk_codes[keep], keep)),
                                shape=(len(self.tested), chunk.stop - chunk.start))
-        self.sum_cp10k += (groups @ scaled).toarray()
-        self.sum_log += (groups @ logged).toarray()
-        self.sum_sq += (groups @ squared).toarray()
+        return (groups @ scaled).toarray(), (groups @ logged).toarray(), (groups @ squared).toarray()
+
+    def add(self, part: tuple | None) -> None:
+        """Add one chunk's sums (:meth:`chunk_sums`)."""
+        if part is not None:
+            self.sum_cp10k += part[0]
+            self.sum_log += part[1]
+            self.sum_sq += part[2]
 
     def result(self) -> DiffExpResult:
         """The tests, from the sums of every cell."""
@@ -128,23 +138,47 @@ class DiffExpSums:
         )
 
 
-def add_chunk(sums: list[DiffExpSums], chunk: CellChunk) -> None:
-    """Add one chunk of gene-expression counts to every model's sums, normalised once for all."""
+def chunk_sums(sums: list[DiffExpSums], chunk: CellChunk) -> list:
+    """One chunk of gene-expression counts, normalised once, summed for every model (worker-thread work)."""
     scaled = counts_per_10k(chunk.counts)
     logged = scaled.copy()
     logged.data = np.log1p(logged.data)
     squared = logged.copy()
     squared.data **= 2
-    for each in sums:
-        each.add(chunk, scaled, logged, squared)
+    return [each.chunk_sums(chunk, scaled, logged, squared) for each in sums]
+
+
+class Alongside:
+    """Several models' sums riding along another pass over the counts (the .h5ad's): each chunk handed
+    over is normalised and summed on ``pool`` while the caller goes on, and added in order; at most
+    ``ahead`` chunks wait. :meth:`finish` adds the last."""
+
+    def __init__(self, sums: list[DiffExpSums], pool, ahead: int = THREADS):
+        self.sums, self.pool, self.ahead = sums, pool, ahead
+        self.pending: deque = deque()
+
+    def __call__(self, chunk: CellChunk) -> None:
+        self.pending.append(self.pool.submit(chunk_sums, self.sums, chunk))
+        while len(self.pending) > self.ahead:
+            self._add(self.pending.popleft())
+
+    def _add(self, future) -> None:
+        for each, part in zip(self.sums, future.result()):
+            each.add(part)
+
+    def finish(self) -> None:
+        """Add every chunk still being summed."""
+        while self.pending:
+            self._add(self.pending.popleft())
 
 
 def differential_expression(
     matrix: TenxMatrix, labels: np.ndarray, chunk_cells: int = DEFAULT_CHUNK_CELLS
 ) -> DiffExpResult:
     """Test every gene-expression feature for each cell type in ``labels`` (one per cell), in a pass
-    of its own (output assembly rides :class:`DiffExpSums` along the ``.h5ad``'s pass instead)."""
+    of its own (output assembly rides :class:`Alongside` along the ``.h5ad``'s pass instead)."""
     sums = DiffExpSums(matrix, labels)
-    for chunk in matrix.iter_chunks(chunk_cells, features=matrix.gene_expression_columns):
-        add_chunk([sums], chunk)
+    work = functools.partial(chunk_sums, [sums])
+    for parts in map_ahead(work, matrix.iter_chunks(chunk_cells, features=matrix.gene_expression_columns)):
+        sums.add(parts[0])
     return sums.result()
